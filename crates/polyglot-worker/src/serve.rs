@@ -1,0 +1,440 @@
+//! Serving a [`Handler`] over a byte stream: the handshake, then requests in and
+//! responses out, many calls at once, `$health`, `$cancel` and `$shutdown`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use polyglot_protocol::{
+    code, env, now_ms, salvage_id, Codec, ErrorObject, Frame, FrameReader, Handshake, Id, Request,
+    Response, Value, WorkerMessage, DEFAULT_MAX_FRAME, PROTOCOL_VERSION,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+use crate::context::{Cancel, Context};
+use crate::error::{MethodError, ServeError};
+use crate::handler::{BoxFuture, Handler, MethodResult, Worker};
+use crate::output::Output;
+
+/// How a serve loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The input reached end of file: the host is gone or closed the stream.
+    InputClosed,
+    /// `$shutdown`: every call in flight was answered.
+    Shutdown,
+}
+
+/// The options of one serve loop, read from the host's environment by [`Worker::serve`].
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The codec after the handshake.
+    pub codec: Codec,
+    /// The frame size limit in bytes.
+    pub max_frame: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> ServeOptions {
+        ServeOptions {
+            codec: Codec::Json,
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// Reads `POLYGLOT_CODEC` and `POLYGLOT_MAX_FRAME`.
+    ///
+    /// # Errors
+    /// When one holds a value this SDK does not understand.
+    pub fn from_env() -> Result<ServeOptions, ServeError> {
+        let mut o = ServeOptions::default();
+        if let Ok(v) = std::env::var(env::CODEC) {
+            o.codec = v.parse().map_err(|e: polyglot_protocol::UnknownCodec| {
+                ServeError::Environment {
+                    variable: env::CODEC,
+                    value: v.clone(),
+                    problem: e.to_string(),
+                }
+            })?;
+        }
+        if let Ok(v) = std::env::var(env::MAX_FRAME) {
+            o.max_frame = v.parse().map_err(|_| ServeError::Environment {
+                variable: env::MAX_FRAME,
+                value: v.clone(),
+                problem: "expected a number of bytes".into(),
+            })?;
+        }
+        Ok(o)
+    }
+}
+
+impl Worker {
+    /// Serves this worker as the host started it: checks the environment, then speaks
+    /// the protocol over stdin/stdout (or the local socket the host names) until the
+    /// host shuts it down or goes away. Meant to be all of `main`.
+    ///
+    /// Run by hand, without the host's environment, it says what it is and exits 1.
+    pub fn serve(self) -> ExitCode {
+        match self.try_serve() {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{}: {e}", self.module_name());
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn module_name(&self) -> &str {
+        Handler::module(self)
+    }
+
+    /// [`Worker::serve`], returning how it ended.
+    ///
+    /// # Errors
+    /// When started without the host's environment, or the stream fails.
+    pub fn try_serve(&self) -> Result<Ended, ServeError> {
+        let Ok(protocol) = std::env::var(env::PROTOCOL) else {
+            return Err(ServeError::NotStartedByHost {
+                module: self.module_name().to_owned(),
+            });
+        };
+        if protocol != PROTOCOL_VERSION.to_string() {
+            return Err(ServeError::Environment {
+                variable: env::PROTOCOL,
+                value: protocol,
+                problem: format!("this worker speaks protocol version {PROTOCOL_VERSION}"),
+            });
+        }
+        let options = ServeOptions::from_env()?;
+        crate::stdio::die_with_parent();
+        let runtime = if self.thread_count() > 1 {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(self.thread_count())
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        };
+        let handler: Arc<dyn Handler> = Arc::new(self.clone());
+        let transport = std::env::var(env::TRANSPORT).unwrap_or_else(|_| "stdio".into());
+        match transport.as_str() {
+            "stdio" => runtime.block_on(async {
+                let (input, output) = crate::stdio::protocol_streams()?;
+                serve_io(handler, options, input, output).await
+            }),
+            "socket" => {
+                let path = std::env::var(env::SOCKET).map_err(|_| ServeError::Environment {
+                    variable: env::SOCKET,
+                    value: String::new(),
+                    problem: "the socket transport needs the socket's path".into(),
+                })?;
+                runtime.block_on(async {
+                    let stream = tokio::net::UnixStream::connect(&path).await?;
+                    let (r, w) = stream.into_split();
+                    serve_io(handler, options, r, w).await
+                })
+            }
+            other => Err(ServeError::Environment {
+                variable: env::TRANSPORT,
+                value: other.to_owned(),
+                problem: "expected \"stdio\" or \"socket\"".into(),
+            }),
+        }
+    }
+}
+
+/// The handshake `handler` sends for `codec`.
+pub fn handshake_for(handler: &dyn Handler, codec: Codec) -> Handshake {
+    Handshake {
+        protocol: u64::from(PROTOCOL_VERSION),
+        module: handler.module().to_owned(),
+        version: handler.version().to_owned(),
+        language: Some("rust".into()),
+        codec,
+        methods: handler.methods(),
+        max_concurrency: handler.max_concurrency(),
+        pid: Some(std::process::id()),
+    }
+}
+
+struct InFlight {
+    abort: Option<AbortHandle>,
+    cancel: Arc<Cancel>,
+}
+
+struct Shared {
+    handler: Arc<dyn Handler>,
+    output: Output,
+    /// Calls running, by id. Whoever removes an entry answers that call, exactly once.
+    calls: Mutex<HashMap<Id, InFlight>>,
+    idle: Notify,
+}
+
+/// Serves `handler` over any byte stream: writes the handshake, then answers requests
+/// until the input ends or `$shutdown` is answered. Used by [`Worker::serve`] for stdio
+/// and sockets, and directly by tests.
+///
+/// # Errors
+/// When reading or writing the stream fails.
+pub async fn serve_io<R, W>(
+    handler: Arc<dyn Handler>,
+    options: ServeOptions,
+    mut input: R,
+    output_stream: W,
+) -> Result<Ended, ServeError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let codec = options.codec;
+    let output = Output::new(codec, options.max_frame);
+    output.send_raw(handshake_for(handler.as_ref(), codec).to_line().as_bytes());
+    let writer = {
+        let output = output.clone();
+        tokio::spawn(async move { output.run_writer(output_stream).await })
+    };
+    let shared = Arc::new(Shared {
+        handler,
+        output: output.clone(),
+        calls: Mutex::new(HashMap::new()),
+        idle: Notify::new(),
+    });
+    let mut reader = FrameReader::new(codec, options.max_frame);
+    let mut shutting_down = false;
+    let ended = 'read: loop {
+        let n = input.read(reader.read_buf()).await?;
+        if n == 0 {
+            if let Err(e) = reader.finish() {
+                eprintln!("polyglot worker: input ended inside a frame: {e}");
+            }
+            break Ended::InputClosed;
+        }
+        reader.filled(n);
+        while let Some(frame) = reader.next_frame() {
+            match frame {
+                Frame::Data(bytes) => match Request::decode(codec, bytes) {
+                    Ok(req) => {
+                        if dispatch(&shared, req, &mut shutting_down) {
+                            break 'read Ended::Shutdown;
+                        }
+                    }
+                    Err(e) => match salvage_id(codec, bytes) {
+                        Some(id) => answer(
+                            &shared.output,
+                            id,
+                            Err(ErrorObject::new(code::INVALID_REQUEST, e.to_string())),
+                            None,
+                        ),
+                        None => eprintln!("polyglot worker: dropped an invalid request: {e}"),
+                    },
+                },
+                Frame::TooLarge { size, id } => match id {
+                    Some(id) => answer(
+                        &shared.output,
+                        id,
+                        Err(ErrorObject::new(
+                            code::FRAME_TOO_LARGE,
+                            format!(
+                                "the request is {size} bytes, over the frame limit of {} bytes",
+                                options.max_frame
+                            ),
+                        )),
+                        None,
+                    ),
+                    None => eprintln!(
+                        "polyglot worker: dropped a {size}-byte request over the frame limit"
+                    ),
+                },
+            }
+        }
+    };
+    if ended == Ended::Shutdown {
+        wait_idle(&shared).await;
+    } else {
+        for (_, call) in shared.calls.lock().expect("calls lock").drain() {
+            if let Some(a) = call.abort {
+                a.abort();
+            }
+        }
+    }
+    output.close();
+    match writer.await {
+        Ok(result) => result?,
+        Err(e) => return Err(ServeError::Io(std::io::Error::other(e))),
+    }
+    Ok(ended)
+}
+
+async fn wait_idle(shared: &Shared) {
+    loop {
+        let idle = shared.idle.notified();
+        if shared.calls.lock().expect("calls lock").is_empty() {
+            return;
+        }
+        idle.await;
+    }
+}
+
+/// Handles one request. Returns true when `$shutdown` arrived.
+fn dispatch(shared: &Arc<Shared>, req: Request, shutting_down: &mut bool) -> bool {
+    match (req.method.as_str(), req.id) {
+        ("$shutdown", _) => {
+            *shutting_down = true;
+            true
+        }
+        ("$cancel", _) => {
+            let target: Option<Id> = match req.params.get("id") {
+                Some(Value::String(s)) => Some(Id::Str(s.clone())),
+                Some(v) => v.as_u64().map(Id::Uint).or_else(|| v.as_i64().map(Id::Int)),
+                None => None,
+            };
+            if let Some(id) = target {
+                let call = shared.calls.lock().expect("calls lock").remove(&id);
+                if let Some(call) = call {
+                    call.cancel.cancel();
+                    if let Some(a) = call.abort {
+                        a.abort();
+                    }
+                    answer(
+                        &shared.output,
+                        id,
+                        Err(ErrorObject::new(code::CANCELLED, "cancelled by the host")),
+                        None,
+                    );
+                    shared.idle.notify_waiters();
+                }
+            }
+            false
+        }
+        (method, Some(id)) if *shutting_down => {
+            let e = ErrorObject::new(
+                code::SHUTTING_DOWN,
+                format!("the worker is shutting down and takes no new calls ({method})"),
+            );
+            answer(&shared.output, id, Err(e), None);
+            false
+        }
+        ("$health", Some(id)) => {
+            let fut = shared.handler.health();
+            spawn_call(shared, Some(id), Arc::from("$health"), fut, Arc::default());
+            false
+        }
+        (method, id) if method.starts_with('$') => {
+            if let Some(id) = id {
+                let e = ErrorObject::new(
+                    code::METHOD_NOT_FOUND,
+                    format!("{method:?} is not a reserved method this worker knows"),
+                );
+                answer(&shared.output, id, Err(e), None);
+            }
+            false
+        }
+        (method, id) => {
+            let method: Arc<str> = Arc::from(method);
+            let cancel: Arc<Cancel> = Arc::default();
+            let ctx = Context {
+                id: id.clone(),
+                method: method.clone(),
+                output: Some(shared.output.clone()),
+                cancel: cancel.clone(),
+            };
+            let fut = shared.handler.call(&method, req.params, ctx);
+            spawn_call(shared, id, method, fut, cancel);
+            false
+        }
+    }
+}
+
+fn spawn_call(
+    shared: &Arc<Shared>,
+    id: Option<Id>,
+    method: Arc<str>,
+    fut: BoxFuture<MethodResult>,
+    cancel: Arc<Cancel>,
+) {
+    let started = Instant::now();
+    let Some(id) = id else {
+        // A notification: run it, answer nothing.
+        tokio::spawn(async move {
+            if let Err(e) = CatchUnwind(fut).await {
+                eprintln!("polyglot worker: notification {method} failed: {e}");
+            }
+        });
+        return;
+    };
+    let mut calls = shared.calls.lock().expect("calls lock");
+    let task = {
+        let shared = shared.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let outcome = CatchUnwind(fut).await;
+            let took = started.elapsed().as_micros() as u64;
+            let mine = shared
+                .calls
+                .lock()
+                .expect("calls lock")
+                .remove(&id)
+                .is_some();
+            if mine {
+                answer(
+                    &shared.output,
+                    id,
+                    outcome.map_err(ErrorObject::from),
+                    Some(took),
+                );
+                shared.idle.notify_waiters();
+            }
+        })
+    };
+    calls.insert(
+        id,
+        InFlight {
+            abort: Some(task.abort_handle()),
+            cancel,
+        },
+    );
+}
+
+fn answer(output: &Output, id: Id, outcome: Result<Value, ErrorObject>, took_us: Option<u64>) {
+    output.send(&WorkerMessage::Response(Response {
+        id,
+        outcome,
+        timestamp: Some(now_ms()),
+        execution_time_us: took_us,
+    }));
+}
+
+/// Turns a panic inside a method into an `INTERNAL` error for that call.
+struct CatchUnwind(BoxFuture<MethodResult>);
+
+impl Future for CatchUnwind {
+    type Output = MethodResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<MethodResult> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(p) => p,
+            Err(panic) => {
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                Poll::Ready(Err(MethodError::internal(format!(
+                    "the method panicked: {text}"
+                ))))
+            }
+        }
+    }
+}
