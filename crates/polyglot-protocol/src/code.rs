@@ -14,3 +14,5 @@ pub const CANCELLED: &str = "CANCELLED";
 pub const FRAME_TOO_LARGE: &str = "FRAME_TOO_LARGE";
 /// The worker got `$shutdown` and takes no new calls.
 pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
+/// `$health`: the worker is running but unhealthy.
+pub const UNHEALTHY: &str = "UNHEALTHY";

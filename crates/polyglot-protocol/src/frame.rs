@@ -54,6 +54,8 @@ struct Skip {
     remaining: Option<u64>,
     size: u64,
     head: Vec<u8>,
+    /// JSON: the last byte counted was a `\r` (not part of the frame if `\n` follows).
+    last_cr: bool,
 }
 
 /// Splits a byte stream into frames of one codec. See the module docs.
@@ -190,7 +192,9 @@ impl FrameReader {
                             }
                             return Some(Event::Data(range));
                         }
-                        None if avail > self.limit => {
+                        // One byte of slack: a line of exactly `limit` bytes may have
+                        // its `\r` here and its `\n` in the next read.
+                        None if avail > self.limit + 1 => {
                             self.begin_skip(None, 0);
                         }
                         None => {
@@ -228,6 +232,7 @@ impl FrameReader {
             remaining,
             size: if remaining.is_some() { size } else { 0 },
             head: Vec::with_capacity(HEAD_BYTES),
+            last_cr: false,
         });
         self.scanned = 0;
     }
@@ -249,6 +254,9 @@ impl FrameReader {
                         i
                     };
                     skip.size += body as u64;
+                    if i == 0 && skip.last_cr {
+                        skip.size -= 1; // the `\r` that ended the previous read
+                    }
                     let room = HEAD_BYTES - skip.head.len();
                     skip.head.extend_from_slice(&avail[..body.min(room)]);
                     self.start += i + 1;
@@ -261,6 +269,7 @@ impl FrameReader {
                 }
                 None => {
                     skip.size += avail.len() as u64;
+                    skip.last_cr = avail.last() == Some(&b'\r');
                     (avail.len(), false)
                 }
             },
@@ -395,6 +404,27 @@ mod tests {
                     format!("too large {} Some(Uint(42))", big.len()),
                     "{\"id\":3}".into()
                 ]
+            );
+        }
+    }
+
+    /// Regression: a line of exactly the limit, whose `\r` and `\n` arrive in different
+    /// reads, was reported as too large.
+    #[test]
+    fn a_line_of_exactly_the_limit_passes_with_crlf_split_across_reads() {
+        let line = format!("{{\"id\":1,\"x\":\"{}\"}}", "a".repeat(20));
+        let stream = format!("{line}\r\n{{\"id\":2}}\n");
+        for chunk in 1..stream.len() {
+            let got = frames(Codec::Json, line.len(), stream.as_bytes(), chunk);
+            assert_eq!(got, [line.clone(), "{\"id\":2}".into()], "reads of {chunk}");
+        }
+        // One byte more is too large, and its size excludes the `\r`, at any read size.
+        for chunk in 1..stream.len() {
+            let got = frames(Codec::Json, line.len() - 1, stream.as_bytes(), chunk);
+            assert_eq!(
+                got[0],
+                format!("too large {} Some(Uint(1))", line.len()),
+                "reads of {chunk}"
             );
         }
     }

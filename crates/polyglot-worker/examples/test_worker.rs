@@ -2,7 +2,7 @@
 //! behaviours match `tests/workers/python_worker.py`, so every scenario runs against a
 //! worker in each language.
 //!
-//! Methods: echo, add, fail, boom, sleep, progress, crash, garbage, unknownId, pid, env,
+//! Methods: echo, add, fail, boom, sleep(ms, cancelMarker?), progress, crash, garbage, unknownId, pid, env,
 //! version, big. Environment: TEST_BANNER, TEST_NO_HANDSHAKE, TEST_EXIT_AT_START,
 //! TEST_BAD_PROTOCOL, TEST_HEALTH, TEST_HEALTH_FILE, TEST_MAX_CONCURRENCY.
 
@@ -11,6 +11,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use polyglot_worker::{arg, opt_arg, Map, MethodError, Value, Worker};
+
+/// Writes its file when dropped: a cancelled call's future is dropped mid-sleep.
+struct CancelMarker(Option<String>);
+
+impl Drop for CancelMarker {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::write(path, "cancelled");
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let env = |k: &str| std::env::var(k).ok();
@@ -67,12 +78,16 @@ fn main() -> ExitCode {
             }
             Ok(Value::Null)
         })
-        .method("sleep", |p: Value, ctx| async move {
+        .method("sleep", |p: Value, _| async move {
             let ms = arg(&p, 0, "ms")?.as_u64().unwrap_or(0);
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(ms)) => Ok(Value::from(ms)),
-                () = ctx.cancelled() => Err(MethodError::new("CANCELLED", "cancelled")),
-            }
+            // Written when the call is cancelled, so tests can see `$cancel` arrived.
+            let marker = opt_arg(&p, 1, "cancelMarker")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let guard = CancelMarker(marker);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            std::mem::forget(guard);
+            Ok(Value::from(ms))
         })
         .method("progress", |p: Value, ctx| async move {
             let n = arg(&p, 0, "n")?.as_u64().unwrap_or(0);

@@ -212,11 +212,25 @@ where
     });
     let mut reader = FrameReader::new(codec, options.max_frame);
     let mut shutting_down = false;
-    let ended = 'read: loop {
-        let n = input.read(reader.read_buf()).await?;
+    let ended = loop {
+        // After `$shutdown`, keep reading (new calls are answered SHUTTING_DOWN, `$cancel`
+        // still works) until every call held is answered.
+        let n = if shutting_down {
+            tokio::select! {
+                r = input.read(reader.read_buf()) => r?,
+                () = wait_idle(&shared) => break Ended::Shutdown,
+            }
+        } else {
+            input.read(reader.read_buf()).await?
+        };
         if n == 0 {
             if let Err(e) = reader.finish() {
                 eprintln!("polyglot worker: input ended inside a frame: {e}");
+            }
+            if shutting_down {
+                // The host may close the input right after `$shutdown`: still drain.
+                wait_idle(&shared).await;
+                break Ended::Shutdown;
             }
             break Ended::InputClosed;
         }
@@ -224,11 +238,7 @@ where
         while let Some(frame) = reader.next_frame() {
             match frame {
                 Frame::Data(bytes) => match Request::decode(codec, bytes) {
-                    Ok(req) => {
-                        if dispatch(&shared, req, &mut shutting_down) {
-                            break 'read Ended::Shutdown;
-                        }
-                    }
+                    Ok(req) => dispatch(&shared, req, &mut shutting_down),
                     Err(e) => match salvage_id(codec, bytes) {
                         Some(id) => answer(
                             &shared.output,
@@ -259,9 +269,7 @@ where
             }
         }
     };
-    if ended == Ended::Shutdown {
-        wait_idle(&shared).await;
-    } else {
+    if ended == Ended::InputClosed {
         for (_, call) in shared.calls.lock().expect("calls lock").drain() {
             if let Some(a) = call.abort {
                 a.abort();
@@ -286,93 +294,109 @@ async fn wait_idle(shared: &Shared) {
     }
 }
 
-/// Handles one request. Returns true when `$shutdown` arrived.
-fn dispatch(shared: &Arc<Shared>, req: Request, shutting_down: &mut bool) -> bool {
-    match (req.method.as_str(), req.id) {
-        ("$shutdown", _) => {
+/// Handles one request.
+fn dispatch(shared: &Arc<Shared>, req: Request, shutting_down: &mut bool) {
+    let Request {
+        id, method, params, ..
+    } = req;
+    match method.as_str() {
+        "$shutdown" => {
             *shutting_down = true;
-            true
-        }
-        ("$cancel", _) => {
-            let target: Option<Id> = match req.params.get("id") {
-                Some(Value::String(s)) => Some(Id::Str(s.clone())),
-                Some(v) => v.as_u64().map(Id::Uint).or_else(|| v.as_i64().map(Id::Int)),
-                None => None,
-            };
-            if let Some(id) = target {
-                let call = shared.calls.lock().expect("calls lock").remove(&id);
-                if let Some(call) = call {
-                    call.cancel.cancel();
-                    if let Some(a) = call.abort {
-                        a.abort();
-                    }
-                    answer(
-                        &shared.output,
-                        id,
-                        Err(ErrorObject::new(code::CANCELLED, "cancelled by the host")),
-                        None,
-                    );
-                    shared.idle.notify_waiters();
-                }
-            }
-            false
-        }
-        (method, Some(id)) if *shutting_down => {
-            let e = ErrorObject::new(
-                code::SHUTTING_DOWN,
-                format!("the worker is shutting down and takes no new calls ({method})"),
-            );
-            answer(&shared.output, id, Err(e), None);
-            false
-        }
-        ("$health", Some(id)) => {
-            let fut = shared.handler.health();
-            spawn_call(shared, Some(id), Arc::from("$health"), fut, Arc::default());
-            false
-        }
-        (method, id) if method.starts_with('$') => {
             if let Some(id) = id {
-                let e = ErrorObject::new(
+                answer(&shared.output, id, Ok(Value::Null), None);
+            }
+        }
+        "$cancel" => {
+            cancel(shared, &params);
+            if let Some(id) = id {
+                answer(&shared.output, id, Ok(Value::Null), None);
+            }
+        }
+        _ => {
+            let Some(id) = id else {
+                if !method.starts_with('$') && !*shutting_down {
+                    // A notification: run it, answer nothing.
+                    let fut = shared
+                        .handler
+                        .call(&method, params, Context::detached(&method));
+                    spawn_notification(method.into(), fut);
+                }
+                return;
+            };
+            let refusal = if *shutting_down {
+                Some(ErrorObject::new(
+                    code::SHUTTING_DOWN,
+                    format!("the worker is shutting down and takes no new calls ({method})"),
+                ))
+            } else if method.starts_with('$') && method != "$health" {
+                Some(ErrorObject::new(
                     code::METHOD_NOT_FOUND,
                     format!("{method:?} is not a reserved method this worker knows"),
-                );
+                ))
+            } else if shared.calls.lock().expect("calls lock").contains_key(&id) {
+                Some(ErrorObject::new(
+                    code::INVALID_REQUEST,
+                    format!("id {id} is already in use by a call that is still running"),
+                ))
+            } else {
+                None
+            };
+            if let Some(e) = refusal {
                 answer(&shared.output, id, Err(e), None);
+                return;
             }
-            false
-        }
-        (method, id) => {
             let method: Arc<str> = Arc::from(method);
             let cancel: Arc<Cancel> = Arc::default();
-            let ctx = Context {
-                id: id.clone(),
-                method: method.clone(),
-                output: Some(shared.output.clone()),
-                cancel: cancel.clone(),
+            let fut = if &*method == "$health" {
+                shared.handler.health()
+            } else {
+                let ctx = Context {
+                    id: Some(id.clone()),
+                    method: method.clone(),
+                    output: Some(shared.output.clone()),
+                    cancel: cancel.clone(),
+                };
+                shared.handler.call(&method, params, ctx)
             };
-            let fut = shared.handler.call(&method, req.params, ctx);
-            spawn_call(shared, id, method, fut, cancel);
-            false
+            spawn_call(shared, id, fut, cancel);
         }
     }
 }
 
-fn spawn_call(
-    shared: &Arc<Shared>,
-    id: Option<Id>,
-    method: Arc<str>,
-    fut: BoxFuture<MethodResult>,
-    cancel: Arc<Cancel>,
-) {
-    let started = Instant::now();
-    let Some(id) = id else {
-        // A notification: run it, answer nothing.
-        tokio::spawn(async move {
-            if let Err(e) = CatchUnwind(fut).await {
-                eprintln!("polyglot worker: notification {method} failed: {e}");
-            }
-        });
-        return;
+/// `$cancel`: stops the call and answers it `CANCELLED` (an unknown id is ignored).
+fn cancel(shared: &Shared, params: &Value) {
+    let target: Option<Id> = match params.get("id") {
+        Some(Value::String(s)) => Some(Id::Str(s.clone())),
+        Some(v) => v.as_u64().map(Id::Uint).or_else(|| v.as_i64().map(Id::Int)),
+        None => None,
     };
+    let Some(id) = target else { return };
+    let call = shared.calls.lock().expect("calls lock").remove(&id);
+    if let Some(call) = call {
+        call.cancel.cancel();
+        if let Some(a) = call.abort {
+            a.abort();
+        }
+        answer(
+            &shared.output,
+            id,
+            Err(ErrorObject::new(code::CANCELLED, "cancelled by the host")),
+            None,
+        );
+        shared.idle.notify_waiters();
+    }
+}
+
+fn spawn_notification(method: Arc<str>, fut: BoxFuture<MethodResult>) {
+    tokio::spawn(async move {
+        if let Err(e) = CatchUnwind(fut).await {
+            eprintln!("polyglot worker: notification {method} failed: {e}");
+        }
+    });
+}
+
+fn spawn_call(shared: &Arc<Shared>, id: Id, fut: BoxFuture<MethodResult>, cancel: Arc<Cancel>) {
+    let started = Instant::now();
     let mut calls = shared.calls.lock().expect("calls lock");
     let task = {
         let shared = shared.clone();
