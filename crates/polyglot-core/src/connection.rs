@@ -1,0 +1,470 @@
+//! [`Connection`]: one worker's protocol stream, many calls in flight on it.
+//!
+//! A call takes a concurrency permit (the worker's announced `maxConcurrency`), gets an
+//! id, parks a oneshot in the pending map and appends its request to a shared write
+//! buffer. One writer task writes whatever has gathered in one syscall; one reader task
+//! decodes responses and completes the matching pending slot, in whatever order they come.
+//! A call dropped or timed out removes its slot and sends `$cancel`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use polyglot_protocol::{
+    encode_request, frame_payload_len, Codec, ErrorObject, Expected, Frame, FrameReader, Handshake,
+    Id, LogLevel, Request, Value, WorkerMessage,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio::time::Instant;
+
+use crate::error::StartFailure;
+
+/// How a call on a connection ended, short of a result.
+#[derive(Debug)]
+pub(crate) enum ConnError {
+    /// The deadline passed.
+    Timeout,
+    /// The worker is gone; the reason says how.
+    Closed(String),
+    /// The worker answered with an error.
+    Remote(ErrorObject),
+    /// A frame over the limit: "request" or "response", and its size.
+    TooLarge(&'static str, u64),
+}
+
+enum Outcome {
+    Done(Result<Value, ErrorObject>, Option<u64>),
+    TooLarge(u64),
+}
+
+struct Slot {
+    tx: oneshot::Sender<Outcome>,
+    progress: Option<mpsc::UnboundedSender<Value>>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<u64, Slot>,
+    /// Set once: why the connection is closed. Pending calls fail with it.
+    closed: Option<String>,
+}
+
+#[derive(Default)]
+struct WriteQueue {
+    buf: Mutex<Vec<u8>>,
+    notify: Notify,
+}
+
+impl WriteQueue {
+    fn push<R>(&self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut buf = self.buf.lock().expect("write queue lock");
+        let was_empty = buf.is_empty();
+        let r = f(&mut buf);
+        let wake = was_empty && !buf.is_empty();
+        drop(buf);
+        if wake {
+            self.notify.notify_one();
+        }
+        r
+    }
+}
+
+/// Counters of one connection, for health reports.
+#[derive(Debug, Default)]
+pub(crate) struct ConnStats {
+    /// Responses to calls the host had already given up on.
+    pub late: AtomicU64,
+    /// Frames skipped for their size.
+    pub oversize: AtomicU64,
+}
+
+/// One worker's protocol stream. See the module docs.
+pub(crate) struct Connection {
+    label: Arc<str>,
+    instance: usize,
+    codec: Codec,
+    max_frame: usize,
+    handshake: Handshake,
+    next_id: AtomicU64,
+    state: Mutex<State>,
+    out: WriteQueue,
+    permits: Semaphore,
+    outstanding: AtomicUsize,
+    /// Why the worker cannot be trusted any more (garbage, unknown ids), once it is so.
+    trouble: Mutex<Option<String>>,
+    trouble_notify: Notify,
+    pub(crate) stats: ConnStats,
+}
+
+/// What `establish` hands back: the connection, and the tasks that drive its stream.
+pub(crate) struct Established {
+    pub conn: Arc<Connection>,
+    pub reader: tokio::task::JoinHandle<()>,
+    pub writer: tokio::task::JoinHandle<()>,
+}
+
+impl Connection {
+    /// Reads the worker's handshake (skipping and reporting non-protocol lines before it),
+    /// checks it against the manifest, then starts the reader and writer tasks.
+    pub(crate) async fn establish<R, W>(
+        mut input: R,
+        output: W,
+        expected: Expected<'_>,
+        label: &str,
+        instance: usize,
+        max_frame: usize,
+        handshake_timeout: Duration,
+    ) -> Result<Established, StartFailure>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut reader = FrameReader::new(Codec::Json, max_frame);
+        let read_handshake = async {
+            loop {
+                while let Some(frame) = reader.next_frame() {
+                    match frame {
+                        Frame::Data(line) if Handshake::is_candidate(line) => {
+                            let h = Handshake::parse(line)?;
+                            h.check(&expected)?;
+                            return Ok(h);
+                        }
+                        Frame::Data(line) => {
+                            let text = String::from_utf8_lossy(line);
+                            tracing::warn!(
+                                module = %label, instance,
+                                line = %text.chars().take(200).collect::<String>(),
+                                "worker printed a non-protocol line before its handshake; skipped"
+                            );
+                        }
+                        Frame::TooLarge { size, .. } => tracing::warn!(
+                            module = %label, instance, size,
+                            "worker printed an oversize line before its handshake; skipped"
+                        ),
+                    }
+                }
+                let n = input
+                    .read(reader.read_buf())
+                    .await
+                    .map_err(|e| StartFailure::Io(e.to_string()))?;
+                if n == 0 {
+                    return Err(StartFailure::Io("its output closed".into()));
+                }
+                reader.filled(n);
+            }
+        };
+        let handshake = match tokio::time::timeout(handshake_timeout, read_handshake).await {
+            Ok(r) => r?,
+            Err(_) => return Err(StartFailure::NoHandshake(handshake_timeout)),
+        };
+        reader.set_codec(handshake.codec);
+        let conn = Arc::new(Connection {
+            label: Arc::from(label),
+            instance,
+            codec: handshake.codec,
+            max_frame,
+            permits: Semaphore::new(handshake.max_concurrency as usize),
+            handshake,
+            next_id: AtomicU64::new(1),
+            state: Mutex::new(State::default()),
+            out: WriteQueue::default(),
+            outstanding: AtomicUsize::new(0),
+            trouble: Mutex::new(None),
+            trouble_notify: Notify::new(),
+            stats: ConnStats::default(),
+        });
+        let reader = tokio::spawn(conn.clone().read_loop(input, reader));
+        let writer = tokio::spawn(conn.clone().write_loop(output));
+        Ok(Established {
+            conn,
+            reader,
+            writer,
+        })
+    }
+
+    pub(crate) fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// Calls in flight or waiting for a permit on this connection.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().expect("state lock").closed.is_some()
+    }
+
+    /// Runs one call until `deadline`. Progress notifications go to `progress`.
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        params: &Value,
+        deadline: Instant,
+        progress: Option<mpsc::UnboundedSender<Value>>,
+    ) -> Result<(Value, Option<u64>), ConnError> {
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        let mut guard = CallGuard {
+            conn: self,
+            id: None,
+        };
+        let _permit = match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(ConnError::Closed("the connection closed".into())),
+            Err(_) => return Err(ConnError::Timeout),
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut st = self.state.lock().expect("state lock");
+            if let Some(reason) = &st.closed {
+                return Err(ConnError::Closed(reason.clone()));
+            }
+            st.pending.insert(id, Slot { tx, progress });
+        }
+        guard.id = Some(id);
+        let timeout_ms = deadline
+            .checked_duration_since(Instant::now())
+            .map(|d| d.as_millis() as u64);
+        let size = self.out.push(|buf| {
+            let at = buf.len();
+            encode_request(
+                self.codec,
+                buf,
+                Some(&Id::Uint(id)),
+                method,
+                params,
+                None,
+                timeout_ms,
+            );
+            let size = frame_payload_len(self.codec, buf, at);
+            if size > self.max_frame {
+                buf.truncate(at);
+            }
+            size
+        });
+        if size > self.max_frame {
+            return Err(ConnError::TooLarge("request", size as u64));
+        }
+        let outcome = match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(_)) => {
+                guard.id = None;
+                let reason = self.state.lock().expect("state lock").closed.clone();
+                return Err(ConnError::Closed(reason.unwrap_or_else(|| "closed".into())));
+            }
+            Err(_) => return Err(ConnError::Timeout), // the guard cancels
+        };
+        guard.id = None;
+        match outcome {
+            Outcome::Done(Ok(v), took) => Ok((v, took)),
+            Outcome::Done(Err(e), _) => Err(ConnError::Remote(e)),
+            Outcome::TooLarge(size) => Err(ConnError::TooLarge("response", size)),
+        }
+    }
+
+    /// Sends a notification (no answer expected).
+    pub(crate) fn notify(&self, method: &str, params: Value) {
+        self.out
+            .push(|buf| Request::notification(method, params).encode(self.codec, buf));
+    }
+
+    /// Fails every pending call with `reason` and refuses new ones.
+    pub(crate) fn close(&self, reason: &str) {
+        let pending = {
+            let mut st = self.state.lock().expect("state lock");
+            if st.closed.is_none() {
+                st.closed = Some(reason.to_owned());
+            }
+            std::mem::take(&mut st.pending)
+        };
+        // Dropping the senders wakes each caller, which reads the reason set above.
+        drop(pending);
+        self.permits.close();
+        self.out.notify.notify_one();
+    }
+
+    /// Completes when the worker has proven it cannot be trusted (garbage on its output,
+    /// a response to an id never issued) or its output ended; returns why.
+    pub(crate) async fn trouble(&self) -> String {
+        loop {
+            let notified = self.trouble_notify.notified();
+            if let Some(t) = self.trouble.lock().expect("trouble lock").clone() {
+                return t;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn report_trouble(&self, why: String) {
+        let mut t = self.trouble.lock().expect("trouble lock");
+        if t.is_none() {
+            *t = Some(why);
+        }
+        drop(t);
+        self.trouble_notify.notify_waiters();
+    }
+
+    async fn read_loop<R: AsyncRead + Unpin>(
+        self: Arc<Self>,
+        mut input: R,
+        mut reader: FrameReader,
+    ) {
+        let why = 'outer: loop {
+            while let Some(frame) = reader.next_frame() {
+                match frame {
+                    Frame::Data(bytes) => match WorkerMessage::decode(self.codec, bytes) {
+                        Ok(msg) => {
+                            if let Err(why) = self.dispatch(msg) {
+                                break 'outer why;
+                            }
+                        }
+                        Err(e) => {
+                            let text: String =
+                                String::from_utf8_lossy(bytes).chars().take(200).collect();
+                            break 'outer format!(
+                                "protocol violation: it wrote something that is not a protocol message ({e}): {text:?}"
+                            );
+                        }
+                    },
+                    Frame::TooLarge { size, id } => {
+                        self.stats.oversize.fetch_add(1, Ordering::Relaxed);
+                        let slot = id.and_then(|id| id.as_u64()).and_then(|id| {
+                            self.state.lock().expect("state lock").pending.remove(&id)
+                        });
+                        tracing::warn!(module = %self.label, instance = self.instance, size,
+                            limit = self.max_frame, "worker sent a frame over the limit; skipped");
+                        if let Some(slot) = slot {
+                            let _ = slot.tx.send(Outcome::TooLarge(size));
+                        }
+                    }
+                }
+            }
+            match input.read(reader.read_buf()).await {
+                Ok(0) => {
+                    break match reader.finish() {
+                        Ok(()) => "its output closed".to_owned(),
+                        Err(e) => format!("its output closed mid-frame ({e})"),
+                    }
+                }
+                Ok(n) => reader.filled(n),
+                Err(e) => break format!("reading its output failed: {e}"),
+            }
+        };
+        self.report_trouble(why);
+    }
+
+    /// Routes one message to its caller. An `Err` means the worker cannot be trusted.
+    fn dispatch(&self, msg: WorkerMessage) -> Result<(), String> {
+        match msg {
+            WorkerMessage::Response(r) => {
+                let Some(id) = r.id.as_u64() else {
+                    return Err(format!(
+                        "protocol violation: a response to id {}, which the host never issued",
+                        r.id
+                    ));
+                };
+                let slot = self.state.lock().expect("state lock").pending.remove(&id);
+                match slot {
+                    Some(slot) => {
+                        let _ = slot.tx.send(Outcome::Done(r.outcome, r.execution_time_us));
+                    }
+                    None if id < self.next_id.load(Ordering::Relaxed) => {
+                        // A call that timed out or was cancelled: its answer came late.
+                        self.stats.late.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        return Err(format!(
+                            "protocol violation: a response to id {id}, which the host never issued"
+                        ))
+                    }
+                }
+            }
+            WorkerMessage::Progress { id, progress } => {
+                if let Some(id) = id.as_u64() {
+                    let st = self.state.lock().expect("state lock");
+                    if let Some(tx) = st.pending.get(&id).and_then(|s| s.progress.as_ref()) {
+                        let _ = tx.send(progress);
+                    }
+                }
+            }
+            WorkerMessage::Log(rec) => {
+                let (label, instance) = (&*self.label, self.instance);
+                let fields = rec.fields.map(|f| f.to_string()).unwrap_or_default();
+                match rec.level {
+                    LogLevel::Trace => {
+                        tracing::trace!(target: "polyglot::worker", module = %label, instance, fields, "{}", rec.message)
+                    }
+                    LogLevel::Debug => {
+                        tracing::debug!(target: "polyglot::worker", module = %label, instance, fields, "{}", rec.message)
+                    }
+                    LogLevel::Info => {
+                        tracing::info!(target: "polyglot::worker", module = %label, instance, fields, "{}", rec.message)
+                    }
+                    LogLevel::Warn => {
+                        tracing::warn!(target: "polyglot::worker", module = %label, instance, fields, "{}", rec.message)
+                    }
+                    LogLevel::Error => {
+                        tracing::error!(target: "polyglot::worker", module = %label, instance, fields, "{}", rec.message)
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_loop<W: AsyncWrite + Unpin>(self: Arc<Self>, mut output: W) {
+        let mut spare = Vec::new();
+        loop {
+            let notified = self.out.notify.notified();
+            std::mem::swap(
+                &mut *self.out.buf.lock().expect("write queue lock"),
+                &mut spare,
+            );
+            if !spare.is_empty() {
+                if let Err(e) = output.write_all(&spare).await {
+                    tracing::debug!(module = %self.label, instance = self.instance, error = %e,
+                        "writing to the worker failed");
+                    return;
+                }
+                let _ = output.flush().await;
+                spare.clear();
+                continue;
+            }
+            if self.is_closed() {
+                let _ = output.shutdown().await;
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Undoes a call that did not complete: removes its pending slot, tells the worker to
+/// cancel it, and releases its count.
+struct CallGuard<'a> {
+    conn: &'a Connection,
+    id: Option<u64>,
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.conn.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if let Some(id) = self.id {
+            let removed = self
+                .conn
+                .state
+                .lock()
+                .expect("state lock")
+                .pending
+                .remove(&id);
+            if removed.is_some() {
+                let mut params = polyglot_protocol::Map::new();
+                params.insert("id".into(), Value::Uint(id));
+                self.conn.notify("$cancel", Value::Map(params));
+            }
+        }
+    }
+}

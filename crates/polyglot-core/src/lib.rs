@@ -1,0 +1,63 @@
+//! The polyglot runtime: call modules written in any language as if they were local
+//! async functions, out of process and supervised.
+//!
+//! A [`Runtime`] loads module folders (each with a `module.json`), builds what needs
+//! building, starts each module's workers and talks to them over stdio or a local socket
+//! with the protocol of `docs/protocol.md`. It restarts crashed workers with back-off,
+//! checks their health, falls back to another implementation when a module is
+//! unavailable, and reloads a module without dropping a call.
+//!
+//! ```no_run
+//! # async fn run() {
+//! use polyglot_core::{Runtime, Value};
+//!
+//! let runtime = Runtime::default();
+//! let report = runtime.load_dir("polyglot-modules".as_ref()).await;
+//! for e in &report.errors { eprintln!("{e}"); }
+//! let reply = runtime.call("text-rust", "slugify", Value::from(vec![Value::from("Hello World")])).await;
+//! println!("{:?}", reply.map(|r| r.value));
+//! runtime.shutdown().await;
+//! # }
+//! ```
+//!
+//! # Layout
+//! - `manifest`: [`Manifest`], `module.json` parsed and validated.
+//! - `discovery`: [`discover`], finding module folders.
+//! - `build`: running a module's build step when its output is stale.
+//! - `process`: spawning a worker: environment, process group, death with the host.
+//! - `connection`: one worker's stream, many calls multiplexed by id.
+//! - `supervisor`: start, handshake, restart with back-off, health checks.
+//! - `module`: a loaded module: its pool, routing, draining, status.
+//! - `runtime`: [`Runtime`], the registry, the call path and fallback, reload, shutdown.
+//! - `status`: [`ModuleStatus`] and friends, snapshots for display.
+//! - `error`: [`CallError`], [`LoadError`] and the rest.
+//! - `docs`: how supervision works and what it does not do.
+#![warn(missing_docs)]
+
+mod build;
+mod connection;
+mod discovery;
+pub mod docs;
+mod error;
+mod manifest;
+mod module;
+#[allow(unsafe_code)] // pre_exec and kill, each with a SAFETY comment
+mod process;
+mod runtime;
+mod status;
+mod supervisor;
+
+pub use build::{ensure_built, needs_build, BUILD_TIMEOUT};
+pub use discovery::discover;
+pub use error::{BuildError, CallError, Cause, LoadError, StartError, StartFailure};
+pub use manifest::{
+    BuildSpec, Fallback, HealthCheck, Manifest, ManifestError, Program, RestartPolicy,
+    TransportKind, MANIFEST_FILE,
+};
+pub use polyglot_protocol::{Codec, Value};
+pub use process::STDERR_TAIL_LINES;
+pub use runtime::{
+    default_modules_dir, CallOptions, LoadReport, ReloadReport, Reply, Runtime, RuntimeConfig,
+    DEFAULT_DRAIN_TIMEOUT,
+};
+pub use status::{HealthState, InstanceState, InstanceStatus, ModuleState, ModuleStatus};

@@ -1,0 +1,813 @@
+//! `module.json`: the raw serde form, and [`Manifest`], the validated one that cannot
+//! hold an invalid value. Every error names the file and the field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use polyglot_protocol::{Codec, DEFAULT_MAX_FRAME};
+use serde::Deserialize;
+
+/// The manifest's file name inside a module folder.
+pub const MANIFEST_FILE: &str = "module.json";
+
+/// Calls wait this long by default: long enough for real work (a model inference, a
+/// large file), short enough that a hung worker is noticed within a minute.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A worker must send its handshake within this: interpreters and JITs start in well
+/// under a second; 10 s leaves room for a cold disk or a model load before serving.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After `$shutdown`, a worker has this long to finish and exit before it is killed.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Health is checked this often: frequent enough to take a hung worker out of rotation
+/// within seconds, rare enough to cost nothing measurable.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// A `$health` call that takes longer than this counts as failed.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// This many failed health checks in a row restart the worker.
+pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
+/// At most this many restarts of one module's workers within [`DEFAULT_RESTART_WINDOW`];
+/// one more and the module is failed (its calls fall back) instead of crash-looping.
+pub const DEFAULT_MAX_RESTARTS: u32 = 5;
+/// The window of [`DEFAULT_MAX_RESTARTS`].
+pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// The first restart waits this long; each further one in a row waits twice as long.
+pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+/// Restarts never wait longer than this.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// More instances than this per module is a typo, not a plan, on a machine of a few cores.
+pub const MAX_INSTANCES: u32 = 256;
+
+/// A validated `module.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The module's name, unique in a runtime.
+    pub name: String,
+    /// The language it is written in (`rust`, `python`, `go`, ...), for display and for
+    /// choosing an interpreter for `path`.
+    pub language: String,
+    /// The module's version.
+    pub version: String,
+    /// What it does.
+    pub description: Option<String>,
+    /// The module folder (absolute); relative paths resolve against it.
+    pub dir: PathBuf,
+    /// The manifest file.
+    pub file: PathBuf,
+    /// How to start a worker.
+    pub program: Program,
+    /// The methods callers may use; the worker must serve each. Empty: whatever the
+    /// worker's handshake lists.
+    pub capabilities: Vec<String>,
+    /// What serves calls when this module is unavailable, in order.
+    pub fallback: Vec<Fallback>,
+    /// How the host talks to the worker.
+    pub transport: TransportKind,
+    /// The codec after the handshake.
+    pub codec: Codec,
+    /// How many worker processes serve the module.
+    pub instances: u32,
+    /// The default deadline of a call.
+    pub timeout: Duration,
+    /// Extra environment for the worker.
+    pub env: BTreeMap<String, String>,
+    /// How to build the worker, if it needs building.
+    pub build: Option<BuildSpec>,
+    /// Health checking.
+    pub health_check: HealthCheck,
+    /// The frame size limit in bytes.
+    pub max_frame: usize,
+    /// Restart policy.
+    pub restart: RestartPolicy,
+    /// How long a worker has to send its handshake.
+    pub handshake_timeout: Duration,
+    /// How long a worker has to exit after `$shutdown`.
+    pub shutdown_grace: Duration,
+}
+
+/// How to start a worker process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    /// The program: a name looked up on `PATH`, or a path (absolute, or inside the module
+    /// folder).
+    pub command: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.command.display())?;
+        for a in &self.args {
+            write!(f, " {a}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One step of a fallback chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// Another module, by name.
+    Module(String),
+    /// A worker file inside this module's folder, run as another implementation of this
+    /// same module.
+    File(PathBuf),
+}
+
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fallback::Module(m) => write!(f, "module {m:?}"),
+            Fallback::File(p) => write!(f, "file {}", p.display()),
+        }
+    }
+}
+
+/// How the host talks to a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// The worker's stdin and stdout.
+    Stdio,
+    /// A local socket the host listens on; the worker connects.
+    Socket,
+}
+
+/// How to build a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSpec {
+    /// The build command, run in the module folder.
+    pub program: Program,
+    /// Files or folders whose change means a rebuild (inside the module folder).
+    pub inputs: Vec<PathBuf>,
+    /// What the build produces (inside the module folder): built when missing or older
+    /// than an input. Without it, the build runs at every start.
+    pub output: Option<PathBuf>,
+}
+
+/// Health checking of a module's workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// How often `$health` is called.
+    pub interval: Duration,
+    /// How long one may take.
+    pub timeout: Duration,
+    /// Failures in a row that restart the worker.
+    pub unhealthy_threshold: u32,
+}
+
+/// How a module's crashed workers are restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// At most this many restarts within `window`; one more fails the module.
+    pub max_restarts: u32,
+    /// The window.
+    pub window: Duration,
+    /// The first back-off.
+    pub backoff_initial: Duration,
+    /// The longest back-off.
+    pub backoff_max: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> RestartPolicy {
+        RestartPolicy {
+            max_restarts: DEFAULT_MAX_RESTARTS,
+            window: DEFAULT_RESTART_WINDOW,
+            backoff_initial: DEFAULT_BACKOFF_INITIAL,
+            backoff_max: DEFAULT_BACKOFF_MAX,
+        }
+    }
+}
+
+/// A manifest that cannot be used: which file, which field, what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}{message}", file.display(), field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
+pub struct ManifestError {
+    /// The manifest file (or module folder).
+    pub file: PathBuf,
+    /// The field at fault, as a path (`healthCheck.intervalMs`), when one is.
+    pub field: Option<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+// ------------------------------------------------------------------------- raw form
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawManifest {
+    #[serde(rename = "$schema", default)]
+    _schema: Option<String>,
+    name: String,
+    language: String,
+    version: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    capabilities: Vec<String>,
+    #[serde(default)]
+    fallback: Option<OneOrMany>,
+    #[serde(default)]
+    transport: Option<TransportKind>,
+    #[serde(default)]
+    codec: Option<Codec>,
+    #[serde(default)]
+    instances: Option<u32>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    build: Option<RawBuild>,
+    #[serde(default)]
+    health_check: Option<RawHealthCheck>,
+    #[serde(default)]
+    max_frame_bytes: Option<u64>,
+    #[serde(default)]
+    restart: Option<RawRestart>,
+    #[serde(default)]
+    handshake_timeout_ms: Option<u64>,
+    #[serde(default)]
+    shutdown_grace_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, untagged)]
+enum RawBuild {
+    Command(String),
+    Full(RawBuildFull),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawBuildFull {
+    command: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    inputs: Vec<String>,
+    #[serde(default)]
+    output: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawHealthCheck {
+    #[serde(default)]
+    interval_ms: Option<u64>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    unhealthy_threshold: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRestart {
+    #[serde(default)]
+    max_restarts: Option<u32>,
+    #[serde(default)]
+    window_ms: Option<u64>,
+    #[serde(default)]
+    backoff_initial_ms: Option<u64>,
+    #[serde(default)]
+    backoff_max_ms: Option<u64>,
+}
+
+// ------------------------------------------------------------------------- validation
+
+impl Manifest {
+    /// Reads and validates the `module.json` in `dir`.
+    ///
+    /// # Errors
+    /// A [`ManifestError`] naming the file, the field and what was expected.
+    pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let file = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&file).map_err(|e| ManifestError {
+            file: file.clone(),
+            field: None,
+            message: format!("cannot read it: {e}"),
+        })?;
+        Manifest::parse(&text, &dir, &file)
+    }
+
+    /// Validates manifest text as if it were `file` in `dir`.
+    ///
+    /// # Errors
+    /// A [`ManifestError`] naming the file, the field and what was expected.
+    pub fn parse(text: &str, dir: &Path, file: &Path) -> Result<Manifest, ManifestError> {
+        let err = |field: &str, message: String| ManifestError {
+            file: file.to_path_buf(),
+            field: (!field.is_empty()).then(|| field.to_owned()),
+            message,
+        };
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let raw: RawManifest = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let field = if path == "." { String::new() } else { path };
+            err(&field, inner.to_string())
+        })?;
+
+        if !valid_name(&raw.name) {
+            return Err(err(
+                "name",
+                format!(
+                    "{:?} is not a module name: use letters, digits, '-', '_' and '.', \
+                     starting with a letter or digit",
+                    raw.name
+                ),
+            ));
+        }
+        if raw.version.trim().is_empty() {
+            return Err(err("version", "must not be empty".into()));
+        }
+        if raw.language.trim().is_empty() {
+            return Err(err("language", "must not be empty".into()));
+        }
+        let program = match (&raw.command, &raw.path) {
+            (Some(cmd), path) => {
+                let command = resolve_command(cmd, dir).map_err(|m| err("command", m))?;
+                let mut args = raw.args.clone();
+                if let Some(p) = path {
+                    inside(dir, p).map_err(|m| err("path", m))?;
+                    args.push(p.clone());
+                }
+                Program { command, args }
+            }
+            (None, Some(p)) => {
+                let file = inside(dir, p).map_err(|m| err("path", m))?;
+                interpreter_for(&raw.language, &file, raw.args.clone())
+            }
+            (None, None) => {
+                return Err(err(
+                    "",
+                    "needs `command` (a program to run) or `path` (the worker's entry file)".into(),
+                ))
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in raw.capabilities.iter().enumerate() {
+            if c.is_empty() || c.starts_with('$') {
+                return Err(err(
+                    &format!("capabilities[{i}]"),
+                    format!("{c:?} is not a method name (empty, or reserved `$` method)"),
+                ));
+            }
+            if !seen.insert(c) {
+                return Err(err(
+                    &format!("capabilities[{i}]"),
+                    format!("{c:?} is listed twice"),
+                ));
+            }
+        }
+        let fallback = match raw.fallback {
+            None => Vec::new(),
+            Some(OneOrMany::One(f)) => {
+                vec![parse_fallback(&f, dir, &raw.name).map_err(|m| err("fallback", m))?]
+            }
+            Some(OneOrMany::Many(list)) => list
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    parse_fallback(f, dir, &raw.name).map_err(|m| err(&format!("fallback[{i}]"), m))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let instances = raw.instances.unwrap_or(1);
+        if instances == 0 || instances > MAX_INSTANCES {
+            return Err(err(
+                "instances",
+                format!("must be between 1 and {MAX_INSTANCES}, not {instances}"),
+            ));
+        }
+        let ms = |field: &str, v: Option<u64>, default: Duration| match v {
+            Some(0) => Err(err(field, "must be at least 1 millisecond".into())),
+            Some(v) => Ok(Duration::from_millis(v)),
+            None => Ok(default),
+        };
+        let timeout = ms("timeoutMs", raw.timeout_ms, DEFAULT_TIMEOUT)?;
+        let handshake_timeout = ms(
+            "handshakeTimeoutMs",
+            raw.handshake_timeout_ms,
+            DEFAULT_HANDSHAKE_TIMEOUT,
+        )?;
+        let shutdown_grace = ms(
+            "shutdownGraceMs",
+            raw.shutdown_grace_ms,
+            DEFAULT_SHUTDOWN_GRACE,
+        )?;
+        let health_check = match raw.health_check {
+            None => HealthCheck {
+                interval: DEFAULT_HEALTH_INTERVAL,
+                timeout: DEFAULT_HEALTH_TIMEOUT,
+                unhealthy_threshold: DEFAULT_UNHEALTHY_THRESHOLD,
+            },
+            Some(h) => HealthCheck {
+                interval: ms(
+                    "healthCheck.intervalMs",
+                    h.interval_ms,
+                    DEFAULT_HEALTH_INTERVAL,
+                )?,
+                timeout: ms(
+                    "healthCheck.timeoutMs",
+                    h.timeout_ms,
+                    DEFAULT_HEALTH_TIMEOUT,
+                )?,
+                unhealthy_threshold: match h.unhealthy_threshold {
+                    Some(0) => {
+                        return Err(err(
+                            "healthCheck.unhealthyThreshold",
+                            "must be at least 1".into(),
+                        ))
+                    }
+                    Some(n) => n,
+                    None => DEFAULT_UNHEALTHY_THRESHOLD,
+                },
+            },
+        };
+        let restart = match raw.restart {
+            None => RestartPolicy::default(),
+            Some(r) => {
+                let d = RestartPolicy::default();
+                let p = RestartPolicy {
+                    max_restarts: r.max_restarts.unwrap_or(d.max_restarts),
+                    window: ms("restart.windowMs", r.window_ms, d.window)?,
+                    backoff_initial: ms(
+                        "restart.backoffInitialMs",
+                        r.backoff_initial_ms,
+                        d.backoff_initial,
+                    )?,
+                    backoff_max: ms("restart.backoffMaxMs", r.backoff_max_ms, d.backoff_max)?,
+                };
+                if p.backoff_max < p.backoff_initial {
+                    return Err(err(
+                        "restart.backoffMaxMs",
+                        "must not be less than restart.backoffInitialMs".into(),
+                    ));
+                }
+                p
+            }
+        };
+        let max_frame = match raw.max_frame_bytes {
+            None => DEFAULT_MAX_FRAME,
+            Some(n) if n < 1024 || n > u64::from(u32::MAX) => {
+                return Err(err(
+                    "maxFrameBytes",
+                    format!("must be between 1024 and {} bytes, not {n}", u32::MAX),
+                ))
+            }
+            Some(n) => n as usize,
+        };
+        for key in raw.env.keys() {
+            if key.is_empty() || key.contains('=') || key.starts_with("POLYGLOT_") {
+                return Err(err(
+                    &format!("env.{key}"),
+                    "not a variable a manifest may set (empty, has '=', or POLYGLOT_*)".into(),
+                ));
+            }
+        }
+        let build = match raw.build {
+            None => None,
+            Some(RawBuild::Command(cmd)) => Some(BuildSpec {
+                program: Program {
+                    command: resolve_command(&cmd, dir).map_err(|m| err("build", m))?,
+                    args: Vec::new(),
+                },
+                inputs: Vec::new(),
+                output: None,
+            }),
+            Some(RawBuild::Full(b)) => Some(BuildSpec {
+                program: Program {
+                    command: resolve_command(&b.command, dir)
+                        .map_err(|m| err("build.command", m))?,
+                    args: b.args,
+                },
+                inputs: b
+                    .inputs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| inside(dir, p).map_err(|m| err(&format!("build.inputs[{i}]"), m)))
+                    .collect::<Result<_, _>>()?,
+                output: b
+                    .output
+                    .map(|o| inside(dir, &o).map_err(|m| err("build.output", m)))
+                    .transpose()?,
+            }),
+        };
+        Ok(Manifest {
+            name: raw.name,
+            language: raw.language,
+            version: raw.version,
+            description: raw.description,
+            dir: dir.to_path_buf(),
+            file: file.to_path_buf(),
+            program,
+            capabilities: raw.capabilities,
+            fallback,
+            transport: raw.transport.unwrap_or(TransportKind::Stdio),
+            codec: raw.codec.unwrap_or_default(),
+            instances,
+            timeout,
+            env: raw.env,
+            build,
+            health_check,
+            max_frame,
+            restart,
+            handshake_timeout,
+            shutdown_grace,
+        })
+    }
+
+    /// The manifest of a module served in the host's own process (no folder, no worker).
+    pub fn in_process(name: &str, version: &str) -> Manifest {
+        Manifest {
+            name: name.to_owned(),
+            language: "rust".into(),
+            version: version.to_owned(),
+            description: None,
+            dir: PathBuf::new(),
+            file: PathBuf::new(),
+            program: Program {
+                command: PathBuf::new(),
+                args: Vec::new(),
+            },
+            capabilities: Vec::new(),
+            fallback: Vec::new(),
+            transport: TransportKind::Stdio,
+            codec: Codec::Json,
+            instances: 1,
+            timeout: DEFAULT_TIMEOUT,
+            env: BTreeMap::new(),
+            build: None,
+            health_check: HealthCheck {
+                interval: DEFAULT_HEALTH_INTERVAL,
+                timeout: DEFAULT_HEALTH_TIMEOUT,
+                unhealthy_threshold: DEFAULT_UNHEALTHY_THRESHOLD,
+            },
+            max_frame: DEFAULT_MAX_FRAME,
+            restart: RestartPolicy::default(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+
+    /// The same module served by a fallback file of its folder instead of its own program.
+    pub(crate) fn for_fallback_file(&self, file: &Path) -> Manifest {
+        let mut m = self.clone();
+        m.program = interpreter_for("", file, Vec::new());
+        m.build = None;
+        m.fallback = Vec::new();
+        m.instances = 1;
+        m
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.len() <= 128
+}
+
+/// Resolves a relative path inside `dir`, refusing one that is absolute or climbs out.
+fn inside(dir: &Path, rel: &str) -> Result<PathBuf, String> {
+    let p = Path::new(rel);
+    if rel.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if p.is_absolute() {
+        return Err(format!(
+            "{rel:?} must be relative to the module folder, not absolute"
+        ));
+    }
+    let mut depth = 0i32;
+    for c in p.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(format!(
+                "{rel:?} leaves the module folder; paths must stay inside it"
+            ));
+        }
+    }
+    Ok(dir.join(p))
+}
+
+/// A command: a bare name is looked up on `PATH`; a path is inside the module folder
+/// (relative) or anywhere (absolute, an operator's explicit choice).
+fn resolve_command(cmd: &str, dir: &Path) -> Result<PathBuf, String> {
+    if cmd.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if Path::new(cmd).is_absolute() {
+        return Ok(PathBuf::from(cmd));
+    }
+    if cmd.contains('/') {
+        return inside(dir, cmd);
+    }
+    Ok(PathBuf::from(cmd))
+}
+
+/// How to run an entry file: by its extension, else by the module's language, else as an
+/// executable itself.
+fn interpreter_for(language: &str, file: &Path, extra: Vec<String>) -> Program {
+    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let interpreter = match (ext, language) {
+        ("py", _) | ("", "python") => Some("python3"),
+        ("js" | "mjs" | "cjs", _) | ("", "javascript") => Some("node"),
+        _ => None,
+    };
+    match interpreter {
+        Some(i) => {
+            let mut args = vec![file.display().to_string()];
+            args.extend(extra);
+            Program {
+                command: PathBuf::from(i),
+                args,
+            }
+        }
+        None => Program {
+            command: file.to_path_buf(),
+            args: extra,
+        },
+    }
+}
+
+fn parse_fallback(f: &str, dir: &Path, own_name: &str) -> Result<Fallback, String> {
+    if f.contains('/') || f.contains('\\') {
+        let path = inside(dir, f)?;
+        return Ok(Fallback::File(path));
+    }
+    if f == own_name {
+        return Err(format!("{f:?} is this module itself"));
+    }
+    if !valid_name(f) {
+        return Err(format!(
+            "{f:?} is neither a module name nor a path inside the module folder (\"./...\")"
+        ));
+    }
+    Ok(Fallback::Module(f.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(json, Path::new("/m/text"), Path::new("/m/text/module.json"))
+    }
+
+    const MIN: &str = r#""name":"text","language":"python","version":"1.0.0""#;
+
+    #[test]
+    fn minimal_manifest_gets_defaults() {
+        let m = parse(&format!(r#"{{{MIN},"path":"worker.py"}}"#)).unwrap();
+        assert_eq!(m.program.command, PathBuf::from("python3"));
+        assert_eq!(m.program.args, vec!["/m/text/worker.py"]);
+        assert_eq!(
+            (m.instances, m.codec, m.timeout),
+            (1, Codec::Json, DEFAULT_TIMEOUT)
+        );
+    }
+
+    /// Each case: a manifest body, the field the error must name, and a word it must use.
+    #[test]
+    fn every_bad_field_is_named() {
+        let cases: &[(&str, &str, &str)] = &[
+            (r#"{"language":"x","version":"1","path":"w"}"#, "", "name"),
+            (
+                r#"{"name":"a b","language":"x","version":"1","path":"w"}"#,
+                "name",
+                "module name",
+            ),
+            (&format!(r#"{{{MIN}}}"#), "", "command"),
+            (&format!(r#"{{{MIN},"path":"../w.py"}}"#), "path", "leaves"),
+            (
+                &format!(r#"{{{MIN},"path":"/etc/w.py"}}"#),
+                "path",
+                "absolute",
+            ),
+            (
+                &format!(r#"{{{MIN},"command":"../bin/w"}}"#),
+                "command",
+                "leaves",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","instances":0}}"#),
+                "instances",
+                "between",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","instances":"2"}}"#),
+                "instances",
+                "u32",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","transport":"tcp"}}"#),
+                "transport",
+                "stdio",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","codec":"xml"}}"#),
+                "codec",
+                "msgpack",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","timeoutMs":0}}"#),
+                "timeoutMs",
+                "at least",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","fallback":"text"}}"#),
+                "fallback",
+                "itself",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","fallback":["x","../f.py"]}}"#),
+                "fallback[1]",
+                "leaves",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","capabilities":["a","a"]}}"#),
+                "capabilities[1]",
+                "twice",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","capabilities":["$health"]}}"#),
+                "capabilities[0]",
+                "reserved",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","healthCheck":{{"intervalMs":0}}}}"#),
+                "healthCheck.intervalMs",
+                "at least",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","healthCheck":{{"every":1}}}}"#),
+                "healthCheck.every",
+                "unknown field",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","env":{{"POLYGLOT_CODEC":"x"}}}}"#),
+                "env.POLYGLOT_CODEC",
+                "POLYGLOT",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","build":{{"command":"make","output":"../x"}}}}"#),
+                "build.output",
+                "leaves",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","maxFrameBytes":10}}"#),
+                "maxFrameBytes",
+                "between",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","colour":"blue"}}"#),
+                "colour",
+                "unknown field",
+            ),
+            (
+                &format!(
+                    r#"{{{MIN},"path":"w","restart":{{"backoffInitialMs":500,"backoffMaxMs":100}}}}"#
+                ),
+                "restart.backoffMaxMs",
+                "less",
+            ),
+            ("{not json", "", "key must be a string"),
+        ];
+        for (body, field, word) in cases {
+            let e = parse(body).expect_err(body);
+            let text = e.to_string();
+            assert!(text.starts_with("/m/text/module.json"), "{text}");
+            if !field.is_empty() {
+                assert_eq!(e.field.as_deref(), Some(*field), "{body}: {text}");
+            }
+            assert!(
+                text.contains(word),
+                "{body}: {text:?} should mention {word:?}"
+            );
+        }
+    }
+}

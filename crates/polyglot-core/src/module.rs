@@ -1,0 +1,453 @@
+//! [`Module`]: one loaded implementation of a module (a version), with its pool of
+//! supervised worker slots or its in-process handler, its state, and its draining.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use polyglot_protocol::Value;
+use polyglot_worker::{Context, Handler};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::time::Instant;
+
+use crate::connection::{ConnError, Connection};
+use crate::error::StartError;
+use crate::manifest::Manifest;
+use crate::status::{HealthState, InstanceStatus, ModuleState, ModuleStatus};
+use crate::supervisor::{self, Instance, InstanceState, RestartBudget, SlotContext};
+
+/// Why a module could not take a call; it was never sent, so another implementation may
+/// take it.
+#[derive(Debug)]
+pub(crate) struct Unavailable(pub String);
+
+/// How a call that a module took ended.
+pub(crate) enum Attempt {
+    Done {
+        value: Value,
+        instance: usize,
+        execution_us: Option<u64>,
+    },
+    Unavailable(Unavailable),
+    Failed(ConnError, usize),
+}
+
+enum Backend {
+    Workers(Vec<Arc<Instance>>),
+    InProcess(Arc<dyn Handler>),
+}
+
+/// One loaded implementation of a module.
+pub(crate) struct Module {
+    pub manifest: Arc<Manifest>,
+    /// How responses and errors name it: the module name, or `name (fallback file)`.
+    pub label: String,
+    backend: Backend,
+    /// File fallbacks of this module, started with it.
+    pub file_fallbacks: Vec<Arc<Module>>,
+    state: Mutex<ModuleState>,
+    failure: Mutex<Option<String>>,
+    /// Calls that chose this module and have not finished.
+    in_flight: AtomicUsize,
+    draining: AtomicBool,
+    idle: Notify,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    started: Mutex<StartProgress>,
+    started_notify: Notify,
+}
+
+#[derive(Default)]
+struct StartProgress {
+    ok: usize,
+    errors: Vec<StartError>,
+}
+
+impl Module {
+    fn base(
+        manifest: Arc<Manifest>,
+        label: String,
+        backend: Backend,
+        file_fallbacks: Vec<Arc<Module>>,
+        state: ModuleState,
+        failure: Option<String>,
+    ) -> Module {
+        Module {
+            manifest,
+            label,
+            backend,
+            file_fallbacks,
+            state: Mutex::new(state),
+            failure: Mutex::new(failure),
+            in_flight: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            idle: Notify::new(),
+            stop: watch::channel(state == ModuleState::Failed).0,
+            tasks: Mutex::new(Vec::new()),
+            started: Mutex::new(StartProgress::default()),
+            started_notify: Notify::new(),
+        }
+    }
+
+    /// Starts the workers of `manifest` (which must announce module `module`).
+    pub(crate) fn start(
+        manifest: Arc<Manifest>,
+        module: &str,
+        label: String,
+        file_fallbacks: Vec<Arc<Module>>,
+    ) -> Arc<Module> {
+        let instances: Vec<Arc<Instance>> = (0..manifest.instances as usize)
+            .map(|i| Arc::new(Instance::new(i)))
+            .collect();
+        let m = Arc::new(Module::base(
+            manifest.clone(),
+            label.clone(),
+            Backend::Workers(instances.clone()),
+            file_fallbacks,
+            ModuleState::Starting,
+            None,
+        ));
+        let budget = Arc::new(RestartBudget::new(manifest.restart));
+        let mut tasks = Vec::new();
+        for instance in instances {
+            let weak = Arc::downgrade(&m);
+            let weak2 = Arc::downgrade(&m);
+            let cx = SlotContext {
+                manifest: manifest.clone(),
+                module: module.to_owned(),
+                label: label.clone(),
+                instance,
+                budget: budget.clone(),
+                on_failed: Arc::new(move |why| {
+                    if let Some(m) = weak.upgrade() {
+                        m.fail(why);
+                    }
+                }),
+                on_started: Arc::new(move |r| {
+                    if let Some(m) = weak2.upgrade() {
+                        m.record_start(r);
+                    }
+                }),
+            };
+            tasks.push(tokio::spawn(supervisor::supervise(cx, m.stop.subscribe())));
+        }
+        *m.tasks.lock().expect("tasks lock") = tasks;
+        m
+    }
+
+    /// A module that could not be started at all (bad build): it takes no calls, and says
+    /// why.
+    pub(crate) fn failed(
+        manifest: Arc<Manifest>,
+        label: String,
+        why: String,
+        file_fallbacks: Vec<Arc<Module>>,
+    ) -> Arc<Module> {
+        Arc::new(Module::base(
+            manifest,
+            label,
+            Backend::Workers(Vec::new()),
+            file_fallbacks,
+            ModuleState::Failed,
+            Some(why),
+        ))
+    }
+
+    /// A module served in the host's own process by `handler`.
+    pub(crate) fn in_process(manifest: Arc<Manifest>, handler: Arc<dyn Handler>) -> Arc<Module> {
+        let label = manifest.name.clone();
+        Arc::new(Module::base(
+            manifest,
+            label,
+            Backend::InProcess(handler),
+            Vec::new(),
+            ModuleState::Running,
+            None,
+        ))
+    }
+
+    fn fail(&self, why: String) {
+        *self.state.lock().expect("state lock") = ModuleState::Failed;
+        *self.failure.lock().expect("failure lock") = Some(why);
+    }
+
+    fn record_start(&self, r: Result<(), StartError>) {
+        let mut p = self.started.lock().expect("start lock");
+        match r {
+            Ok(()) => {
+                p.ok += 1;
+                let mut st = self.state.lock().expect("state lock");
+                if *st == ModuleState::Starting {
+                    *st = ModuleState::Running;
+                }
+            }
+            Err(e) => p.errors.push(e),
+        }
+        drop(p);
+        self.started_notify.notify_waiters();
+    }
+
+    /// Waits until every worker slot has completed its first start, then checks each with
+    /// `$health`. Errors with the first start failure.
+    pub(crate) async fn wait_ready(&self, deadline: Instant) -> Result<(), String> {
+        let Backend::Workers(instances) = &self.backend else {
+            return Ok(());
+        };
+        loop {
+            let notified = self.started_notify.notified();
+            {
+                let p = self.started.lock().expect("start lock");
+                if let Some(e) = p.errors.first() {
+                    return Err(e.to_string());
+                }
+                if p.ok >= instances.len() {
+                    break;
+                }
+            }
+            if let Some(why) = self.failure() {
+                return Err(why);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err("its workers did not start in time".into());
+            }
+        }
+        for i in instances {
+            let Some(conn) = i.connection() else {
+                return Err(format!("worker {} stopped right after starting", i.index));
+            };
+            let hc = self.manifest.health_check.timeout;
+            let d = deadline.min(Instant::now() + hc);
+            match conn.call("$health", &Value::Null, d, None).await {
+                Ok(_) => {}
+                Err(ConnError::Remote(e)) => {
+                    return Err(format!("worker {} is unhealthy: {e}", i.index))
+                }
+                Err(ConnError::Timeout) => {
+                    return Err(format!(
+                        "worker {} did not answer its health check in time",
+                        i.index
+                    ))
+                }
+                Err(e) => return Err(format!("worker {} health check: {e:?}", i.index)),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure.lock().expect("failure lock").clone()
+    }
+
+    pub(crate) fn state(&self) -> ModuleState {
+        *self.state.lock().expect("state lock")
+    }
+
+    /// The methods callers may use: the manifest's capabilities, else what the running
+    /// workers (or the in-process handler) serve; `None` when unknown yet.
+    pub(crate) fn methods(&self) -> Option<Vec<String>> {
+        if !self.manifest.capabilities.is_empty() {
+            return Some(self.manifest.capabilities.clone());
+        }
+        match &self.backend {
+            Backend::InProcess(h) => Some(h.methods()),
+            Backend::Workers(instances) => instances
+                .iter()
+                .find_map(|i| i.connection())
+                .map(|c| c.handshake().methods.clone()),
+        }
+    }
+
+    /// Registers a call on this module. `None` when it is draining: the caller looks the
+    /// module up again and finds its successor.
+    pub(crate) fn enter(self: &Arc<Self>) -> Option<CallTicket> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.draining.load(Ordering::SeqCst) {
+            self.leave();
+            return None;
+        }
+        Some(CallTicket(self.clone()))
+    }
+
+    fn leave(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Runs one call on the least busy available worker.
+    pub(crate) async fn attempt(
+        &self,
+        method: &str,
+        params: &Value,
+        deadline: Instant,
+        progress: Option<mpsc::UnboundedSender<Value>>,
+    ) -> Attempt {
+        match &self.backend {
+            Backend::InProcess(h) => {
+                let started = std::time::Instant::now();
+                let fut = h.call(method, params.clone(), Context::detached(method));
+                match tokio::time::timeout_at(deadline, fut).await {
+                    Ok(Ok(value)) => Attempt::Done {
+                        value,
+                        instance: 0,
+                        execution_us: Some(started.elapsed().as_micros() as u64),
+                    },
+                    Ok(Err(e)) => Attempt::Failed(ConnError::Remote(e.into()), 0),
+                    Err(_) => Attempt::Failed(ConnError::Timeout, 0),
+                }
+            }
+            Backend::Workers(instances) => {
+                let Some((instance, conn)) = pick(instances) else {
+                    return Attempt::Unavailable(Unavailable(self.unavailable_reason()));
+                };
+                match conn.call(method, params, deadline, progress).await {
+                    Ok((value, execution_us)) => Attempt::Done {
+                        value,
+                        instance,
+                        execution_us,
+                    },
+                    Err(e) => Attempt::Failed(e, instance),
+                }
+            }
+        }
+    }
+
+    fn unavailable_reason(&self) -> String {
+        if let Some(f) = self.failure() {
+            return format!("is failed: {f}");
+        }
+        let Backend::Workers(instances) = &self.backend else {
+            return "is unavailable".into();
+        };
+        let states: Vec<String> = instances
+            .iter()
+            .map(|i| {
+                let err = i.last_error.lock().expect("last error lock").clone();
+                match err {
+                    Some(e) => format!("worker {} is {:?} ({e})", i.index, i.state()),
+                    None => format!("worker {} is {:?}", i.index, i.state()),
+                }
+                .to_lowercase()
+            })
+            .collect();
+        format!("has no worker taking calls: {}", states.join("; "))
+    }
+
+    /// Stops routing to this module, waits up to `drain` for its calls in flight, then
+    /// stops its workers (`$shutdown`, grace period, kill).
+    pub(crate) async fn drain_and_stop(&self, drain: Duration) {
+        self.draining.store(true, Ordering::SeqCst);
+        *self.state.lock().expect("state lock") = ModuleState::Draining;
+        let deadline = Instant::now() + drain;
+        loop {
+            let idle = self.idle.notified();
+            let n = self.in_flight.load(Ordering::SeqCst);
+            if n == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                tracing::warn!(module = %self.label, in_flight = self.in_flight.load(Ordering::SeqCst),
+                    "drain deadline passed with calls in flight; stopping anyway");
+                break;
+            }
+        }
+        self.stop_now().await;
+    }
+
+    /// Stops the workers now (still gracefully: `$shutdown`, grace, kill).
+    pub(crate) async fn stop_now(&self) {
+        let _ = self.stop.send(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        for t in tasks {
+            let _ = t.await;
+        }
+        for f in &self.file_fallbacks {
+            Box::pin(f.stop_now()).await;
+        }
+        *self.state.lock().expect("state lock") = ModuleState::Stopped;
+    }
+
+    /// A snapshot for display and health endpoints.
+    pub(crate) fn status(&self) -> ModuleStatus {
+        let m = &self.manifest;
+        let (instances, health) = match &self.backend {
+            Backend::InProcess(_) => (Vec::new(), HealthState::Healthy),
+            Backend::Workers(list) => {
+                let inst: Vec<InstanceStatus> = list
+                    .iter()
+                    .map(|i| InstanceStatus {
+                        index: i.index,
+                        state: i.state(),
+                        pid: match i.pid.load(Ordering::Relaxed) {
+                            0 => None,
+                            p => Some(p),
+                        },
+                        restarts: i.restarts.load(Ordering::Relaxed),
+                        in_flight: i.connection().map_or(0, |c| c.outstanding()),
+                        last_error: i.last_error.lock().expect("last error lock").clone(),
+                    })
+                    .collect();
+                let up = inst
+                    .iter()
+                    .filter(|i| i.state == InstanceState::Healthy)
+                    .count();
+                let serving = inst
+                    .iter()
+                    .filter(|i| matches!(i.state, InstanceState::Healthy | InstanceState::Degraded))
+                    .count();
+                let health = if up == inst.len() && !inst.is_empty() {
+                    HealthState::Healthy
+                } else if serving > 0 {
+                    HealthState::Degraded
+                } else {
+                    HealthState::Unhealthy
+                };
+                (inst, health)
+            }
+        };
+        let restarts = instances.iter().map(|i| i.restarts).sum();
+        let last_error = self
+            .failure()
+            .or_else(|| instances.iter().find_map(|i| i.last_error.clone()));
+        ModuleStatus {
+            name: m.name.clone(),
+            implementation: self.label.clone(),
+            version: m.version.clone(),
+            language: m.language.clone(),
+            in_process: matches!(self.backend, Backend::InProcess(_)),
+            state: self.state(),
+            health,
+            methods: self.methods().unwrap_or_default(),
+            fallback: m.fallback.iter().map(|f| f.to_string()).collect(),
+            instances,
+            restarts,
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            last_error,
+        }
+    }
+}
+
+/// A call registered on a module; dropping it ends the registration.
+pub(crate) struct CallTicket(pub Arc<Module>);
+
+impl Drop for CallTicket {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// The routable worker with the fewest calls outstanding.
+fn pick(instances: &[Arc<Instance>]) -> Option<(usize, Arc<Connection>)> {
+    let mut best: Option<(usize, Arc<Connection>)> = None;
+    for i in instances {
+        if let Some(c) = i.routable() {
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| c.outstanding() < b.outstanding())
+            {
+                best = Some((i.index, c));
+            }
+        }
+    }
+    best
+}

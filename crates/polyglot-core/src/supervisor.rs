@@ -1,0 +1,541 @@
+//! Supervision of one worker slot of a module: start, handshake, serve, notice the end,
+//! restart with back-off inside the module's restart intensity; and its health checks.
+//! (The design and its limits: the `docs` module.)
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use polyglot_protocol::{Expected, Value};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::connection::{ConnError, Connection, Established};
+use crate::error::{StartError, StartFailure};
+use crate::manifest::{Manifest, RestartPolicy, TransportKind};
+use crate::process;
+
+/// How long the host waits, after a worker exits, for its last answers still in the pipe
+/// to be read before failing the calls left pending.
+const DRAIN_OUTPUT_AFTER_EXIT: Duration = Duration::from_secs(1);
+
+/// A worker that stayed up this long has "recovered": its next crash starts the back-off
+/// from the beginning again.
+const STABLE_UPTIME: Duration = Duration::from_secs(30);
+
+/// The health of one worker slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceState {
+    /// Starting or restarting: not taking calls yet.
+    Starting,
+    /// Serving, last health check passed.
+    Healthy,
+    /// Serving, but its last health check said it is degraded.
+    Degraded,
+    /// Running but failing health checks: not taking calls.
+    Unhealthy,
+    /// Waiting to be restarted after a crash.
+    Restarting,
+    /// Not running and not coming back (restart intensity exhausted, or stopped).
+    Stopped,
+}
+
+impl InstanceState {
+    fn from_u8(v: u8) -> InstanceState {
+        match v {
+            0 => InstanceState::Starting,
+            1 => InstanceState::Healthy,
+            2 => InstanceState::Degraded,
+            3 => InstanceState::Unhealthy,
+            4 => InstanceState::Restarting,
+            _ => InstanceState::Stopped,
+        }
+    }
+}
+
+/// One worker slot of a module.
+pub(crate) struct Instance {
+    pub index: usize,
+    conn: ArcSwapOption<Connection>,
+    state: AtomicU8,
+    pub restarts: AtomicU64,
+    pub pid: AtomicU32,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Instance {
+    pub(crate) fn new(index: usize) -> Instance {
+        Instance {
+            index,
+            conn: ArcSwapOption::empty(),
+            state: AtomicU8::new(InstanceState::Starting as u8),
+            restarts: AtomicU64::new(0),
+            pid: AtomicU32::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn state(&self) -> InstanceState {
+        InstanceState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    fn set_state(&self, s: InstanceState) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+
+    /// The connection, if the worker is up and may take calls.
+    pub(crate) fn routable(&self) -> Option<Arc<Connection>> {
+        match self.state() {
+            InstanceState::Healthy | InstanceState::Degraded => {
+                self.conn.load_full().filter(|c| !c.is_closed())
+            }
+            _ => None,
+        }
+    }
+
+    /// The connection, whatever the health (for `$health` itself and for shutdown).
+    pub(crate) fn connection(&self) -> Option<Arc<Connection>> {
+        self.conn.load_full()
+    }
+
+    fn set_error(&self, e: impl Into<String>) {
+        *self.last_error.lock().expect("last error lock") = Some(e.into());
+    }
+}
+
+/// The restart intensity of a module: at most `max_restarts` within `window`.
+pub(crate) struct RestartBudget {
+    policy: RestartPolicy,
+    recent: Mutex<VecDeque<std::time::Instant>>,
+}
+
+impl RestartBudget {
+    pub(crate) fn new(policy: RestartPolicy) -> RestartBudget {
+        RestartBudget {
+            policy,
+            recent: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Takes one restart from the budget; false when the window is exhausted.
+    fn take(&self) -> bool {
+        let now = std::time::Instant::now();
+        let mut r = self.recent.lock().expect("budget lock");
+        while r
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.policy.window)
+        {
+            r.pop_front();
+        }
+        if r.len() as u32 >= self.policy.max_restarts {
+            return false;
+        }
+        r.push_back(now);
+        true
+    }
+}
+
+/// What a supervisor needs from its module.
+pub(crate) struct SlotContext {
+    pub manifest: Arc<Manifest>,
+    /// The module name the worker must announce.
+    pub module: String,
+    /// How logs and errors name this implementation.
+    pub label: String,
+    pub instance: Arc<Instance>,
+    pub budget: Arc<RestartBudget>,
+    /// Set when the module gives up: restart intensity exhausted.
+    pub on_failed: Arc<dyn Fn(String) + Send + Sync>,
+    /// Notified each time the worker finished starting (handshake) or failed to.
+    pub on_started: Arc<dyn Fn(Result<(), StartError>) + Send + Sync>,
+}
+
+/// Runs one slot until `stop` turns true: start, serve, restart with back-off.
+pub(crate) async fn supervise(cx: SlotContext, mut stop: watch::Receiver<bool>) {
+    let policy = cx.manifest.restart;
+    let mut backoff = policy.backoff_initial;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        cx.instance.set_state(InstanceState::Starting);
+        let started = Instant::now();
+        match start(&cx).await {
+            Ok(running) => {
+                (cx.on_started)(Ok(()));
+                let stopped = serve(&cx, running, &mut stop).await;
+                if stopped {
+                    break;
+                }
+                if started.elapsed() >= STABLE_UPTIME {
+                    backoff = policy.backoff_initial;
+                }
+            }
+            Err(e) => {
+                tracing::error!(module = %cx.label, instance = cx.instance.index, "{e}");
+                cx.instance.set_error(e.to_string());
+                (cx.on_started)(Err(e));
+            }
+        }
+        if *stop.borrow() {
+            break;
+        }
+        if !cx.budget.take() {
+            let last = cx
+                .instance
+                .last_error
+                .lock()
+                .expect("last error lock")
+                .clone();
+            let why = format!(
+                "restart intensity exhausted: more than {} restarts within {}s; last error: {}",
+                policy.max_restarts,
+                policy.window.as_secs(),
+                last.as_deref().unwrap_or("none")
+            );
+            tracing::error!(module = %cx.label, instance = cx.instance.index, "{why}; giving up");
+            cx.instance.set_error(why.clone());
+            cx.instance.set_state(InstanceState::Stopped);
+            (cx.on_failed)(why);
+            return;
+        }
+        cx.instance.set_state(InstanceState::Restarting);
+        // Exponential back-off with ±20% jitter, so that instances that crashed together
+        // do not restart in lock-step.
+        let jitter = 0.8 + fastrand::f64() * 0.4;
+        let wait = backoff.mul_f64(jitter);
+        tracing::info!(module = %cx.label, instance = cx.instance.index,
+            backoff_ms = wait.as_millis() as u64, "restarting worker");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => break,
+        }
+        backoff = (backoff * 2).min(policy.backoff_max);
+        cx.instance.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+    cx.instance.set_state(InstanceState::Stopped);
+}
+
+struct Running {
+    spawned: process::Spawned,
+    established: Established,
+    _stdin: Option<tokio::process::ChildStdin>,
+    _socket_dir: Option<tempfile_dir::TempDir>,
+}
+
+async fn start(cx: &SlotContext) -> Result<Running, StartError> {
+    let m = &cx.manifest;
+    let index = cx.instance.index;
+    let fail = |reason: StartFailure, stderr: Vec<String>| StartError {
+        module: cx.label.clone(),
+        instance: index,
+        command: m.program.to_string(),
+        reason,
+        stderr,
+    };
+    let (socket_dir, listener) = match m.transport {
+        TransportKind::Stdio => (None, None),
+        TransportKind::Socket => {
+            let dir = tempfile_dir::TempDir::new()
+                .map_err(|e| fail(StartFailure::Socket(e.to_string()), vec![]))?;
+            let path = dir.path().join("worker.sock");
+            let l = tokio::net::UnixListener::bind(&path).map_err(|e| {
+                fail(
+                    StartFailure::Socket(format!("cannot listen on {}: {e}", path.display())),
+                    vec![],
+                )
+            })?;
+            (Some(dir), Some((l, path)))
+        }
+    };
+    let mut spawned = process::spawn(
+        m,
+        &cx.module,
+        &cx.label,
+        index,
+        listener.as_ref().map(|(_, p)| p.as_path()),
+    )
+    .map_err(|e| fail(StartFailure::Spawn(e.to_string()), vec![]))?;
+    cx.instance
+        .pid
+        .store(spawned.child.id().unwrap_or(0), Ordering::Relaxed);
+    let expected = Expected {
+        module: &cx.module,
+        codec: m.codec,
+        capabilities: &m.capabilities,
+    };
+    let stdin = take_stdin(&mut spawned);
+    let stdout = take_stdout(&mut spawned);
+    // With the socket transport, stdout is free (forwarded to the log) and stdin stays
+    // open but unused: the worker exits when the host, and so its stdin, goes away.
+    let (pipes, keep_stdin, listener) = match listener {
+        None => (Some((stdout, stdin)), None, None),
+        Some((l, _)) => {
+            forward_stdout(stdout, cx.label.clone(), index);
+            (None, Some(stdin), Some(l))
+        }
+    };
+    let connect = async {
+        if let Some((stdout, stdin)) = pipes {
+            return Connection::establish(
+                stdout,
+                stdin,
+                expected,
+                &cx.label,
+                index,
+                m.max_frame,
+                m.handshake_timeout,
+            )
+            .await;
+        }
+        let l = listener.expect("socket transport has a listener");
+        let (stream, _) = match tokio::time::timeout(m.handshake_timeout, l.accept()).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(StartFailure::Socket(e.to_string())),
+            Err(_) => return Err(StartFailure::NoHandshake(m.handshake_timeout)),
+        };
+        let (r, w) = stream.into_split();
+        Connection::establish(
+            r,
+            w,
+            expected,
+            &cx.label,
+            index,
+            m.max_frame,
+            m.handshake_timeout,
+        )
+        .await
+    };
+    let result = tokio::select! {
+        r = connect => r,
+        status = spawned.child.wait() => Err(StartFailure::Exited(match status {
+            Ok(s) => process::describe_exit(&s),
+            Err(e) => e.to_string(),
+        })),
+    };
+    match result {
+        Ok(established) => Ok(Running {
+            spawned,
+            established,
+            _stdin: keep_stdin,
+            _socket_dir: socket_dir,
+        }),
+        Err(reason) => {
+            // Tell an early exit from a hang: a worker whose output closed has most
+            // likely exited; collect its status for the report.
+            let reason = match reason {
+                StartFailure::Io(_) => {
+                    match tokio::time::timeout(Duration::from_secs(2), spawned.child.wait()).await {
+                        Ok(Ok(s)) => StartFailure::Exited(process::describe_exit(&s)),
+                        _ => reason,
+                    }
+                }
+                other => other,
+            };
+            process::kill_group(&mut spawned.child);
+            let _ = spawned.child.wait().await;
+            // Let the stderr forwarder read the last lines.
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), &mut spawned.stderr_done).await;
+            Err(fail(reason, spawned.stderr.lines()))
+        }
+    }
+}
+
+fn take_stdin(s: &mut process::Spawned) -> tokio::process::ChildStdin {
+    s.stdin.take().expect("piped stdin, taken once")
+}
+
+fn take_stdout(s: &mut process::Spawned) -> tokio::process::ChildStdout {
+    s.stdout.take().expect("piped stdout, taken once")
+}
+
+fn forward_stdout(out: tokio::process::ChildStdout, label: String, instance: usize) {
+    use tokio::io::AsyncBufReadExt;
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(out).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(target: "polyglot::worker", module = %label, instance, stream = "stdout", "{line}");
+        }
+    });
+}
+
+/// Serves until the worker ends or `stop`. Returns true when stopped on purpose.
+async fn serve(cx: &SlotContext, mut running: Running, stop: &mut watch::Receiver<bool>) -> bool {
+    let conn = running.established.conn.clone();
+    let index = cx.instance.index;
+    cx.instance.conn.store(Some(conn.clone()));
+    cx.instance.set_state(InstanceState::Healthy);
+    tracing::info!(module = %cx.label, instance = index, pid = cx.instance.pid.load(Ordering::Relaxed),
+        version = %conn.handshake().version, "worker ready");
+    let health = tokio::spawn(health_loop(
+        cx.manifest.clone(),
+        cx.instance.clone(),
+        conn.clone(),
+        cx.label.clone(),
+    ));
+    let child = &mut running.spawned.child;
+    let (stopped, reason) = tokio::select! {
+        status = child.wait() => {
+            let how = match status {
+                Ok(s) => process::describe_exit(&s),
+                Err(e) => e.to_string(),
+            };
+            (false, how)
+        }
+        why = conn.trouble() => {
+            // Its output ended or it broke the protocol: it cannot be trusted.
+            tracing::warn!(module = %cx.label, instance = index, reason = %why, "stopping worker");
+            process::kill_group(child);
+            let how = match child.wait().await {
+                Ok(s) => process::describe_exit(&s),
+                Err(e) => e.to_string(),
+            };
+            (false, if why == "its output closed" { how } else { format!("{why}; killed ({how})") })
+        }
+        _ = stop.changed() => {
+            cx.instance.set_state(InstanceState::Stopped);
+            graceful_stop(cx, &conn, child).await;
+            (true, "stopped by the host".to_owned())
+        }
+    };
+    health.abort();
+    // Answers the worker wrote before it ended are still in the pipe: read them first.
+    let _ = tokio::time::timeout(DRAIN_OUTPUT_AFTER_EXIT, &mut running.established.reader).await;
+    let _ =
+        tokio::time::timeout(Duration::from_millis(200), &mut running.spawned.stderr_done).await;
+    let detail = match running.spawned.stderr.last() {
+        Some(line) if !stopped => format!("{reason}; last stderr line: {line}"),
+        _ => reason,
+    };
+    conn.close(&detail);
+    cx.instance.conn.store(None);
+    running.established.writer.abort();
+    if !stopped {
+        tracing::warn!(module = %cx.label, instance = index, reason = %detail, "worker exited");
+        cx.instance.set_error(format!("worker exited: {detail}"));
+    }
+    stopped
+}
+
+/// `$shutdown`, a grace period to finish and exit, then kill.
+async fn graceful_stop(cx: &SlotContext, conn: &Connection, child: &mut tokio::process::Child) {
+    conn.notify("$shutdown", Value::Null);
+    match tokio::time::timeout(cx.manifest.shutdown_grace, child.wait()).await {
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!(module = %cx.label, instance = cx.instance.index,
+                grace_ms = cx.manifest.shutdown_grace.as_millis() as u64,
+                "worker did not exit within its grace period; killing it");
+            process::kill_group(child);
+            let _ = child.wait().await;
+        }
+    }
+}
+
+async fn health_loop(
+    m: Arc<Manifest>,
+    instance: Arc<Instance>,
+    conn: Arc<Connection>,
+    label: String,
+) {
+    let hc = m.health_check;
+    let mut failures = 0u32;
+    let mut tick = tokio::time::interval_at(Instant::now() + hc.interval, hc.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let deadline = Instant::now() + hc.timeout;
+        let result = conn.call("$health", &Value::Null, deadline, None).await;
+        let was = instance.state();
+        let (state, error) = match result {
+            Ok((v, _)) => match v.get("status").and_then(Value::as_str) {
+                Some("degraded") => {
+                    let why = v.get("reason").map(|r| r.to_string()).unwrap_or_default();
+                    (InstanceState::Degraded, Some(format!("degraded: {why}")))
+                }
+                _ => (InstanceState::Healthy, None),
+            },
+            Err(ConnError::Timeout) => (
+                InstanceState::Unhealthy,
+                Some(format!(
+                    "health check timed out after {}ms",
+                    hc.timeout.as_millis()
+                )),
+            ),
+            Err(ConnError::Remote(e)) => (
+                InstanceState::Unhealthy,
+                Some(format!("health check failed: {e}")),
+            ),
+            Err(ConnError::Closed(_)) => return,
+            Err(ConnError::TooLarge(..)) => (
+                InstanceState::Unhealthy,
+                Some("health answer too large".into()),
+            ),
+        };
+        if state == InstanceState::Unhealthy {
+            failures += 1;
+        } else {
+            failures = 0;
+        }
+        if was != state {
+            tracing::info!(module = %label, instance = instance.index, from = ?was, to = ?state, "health changed");
+        }
+        if let Some(e) = &error {
+            instance.set_error(e.clone());
+        }
+        instance.set_state(state);
+        if failures >= hc.unhealthy_threshold {
+            // Restart it: the supervisor sees the trouble and kills the worker.
+            conn.report_trouble(format!(
+                "unhealthy: {failures} failed health checks in a row"
+            ));
+            return;
+        }
+    }
+}
+
+mod tempfile_dir {
+    //! A private temporary directory for a worker's socket, removed when dropped.
+    use std::path::{Path, PathBuf};
+
+    pub(crate) struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new() -> std::io::Result<TempDir> {
+            let base = std::env::temp_dir();
+            for _ in 0..16 {
+                let p = base.join(format!(
+                    "polyglot-{}-{:016x}",
+                    std::process::id(),
+                    fastrand::u64(..)
+                ));
+                match std::fs::create_dir(&p) {
+                    Ok(()) => {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
+                        return Ok(TempDir(p));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(std::io::Error::other(
+                "cannot create a unique temporary directory",
+            ))
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

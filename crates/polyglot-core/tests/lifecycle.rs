@@ -1,0 +1,219 @@
+//! Loading, reloading without downtime, and graceful shutdown, with real workers.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use polyglot_core::{CallError, LoadError, Runtime, RuntimeConfig, Value};
+use serde_json::json;
+use support::{alive, args, Lang, Modules, LANGUAGES};
+
+/// Zero failed calls while a module is reloaded to a new version under steady load.
+#[tokio::test]
+async fn reload_under_steady_load_loses_no_call() {
+    for lang in LANGUAGES {
+        let mods = Modules::new();
+        let dir = mods.add("w", lang, json!({"instances": 2}));
+        let rt = mods.start().await;
+        let old_pids: Vec<u32> = rt
+            .module("w")
+            .unwrap()
+            .instances
+            .iter()
+            .filter_map(|i| i.pid)
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let load: Vec<_> = (0..8)
+            .map(|_| {
+                let (rt, stop, ok, failed) = (rt.clone(), stop.clone(), ok.clone(), failed.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        // Some calls are in flight across the switch.
+                        match rt.call("w", "sleep", args(vec![20.into()])).await {
+                            Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                            Err(e) => {
+                                failed.lock().unwrap().push(e.to_string());
+                                0
+                            }
+                        };
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let text = std::fs::read_to_string(dir.join("module.json")).unwrap();
+        std::fs::write(
+            dir.join("module.json"),
+            text.replace("\"1.0.0\"", "\"2.0.0\""),
+        )
+        .unwrap();
+        let report = rt.reload("w").await.unwrap();
+        assert_eq!(
+            (report.old_version.as_str(), report.new_version.as_str()),
+            ("1.0.0", "2.0.0")
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, Ordering::Relaxed);
+        for l in load {
+            l.await.unwrap();
+        }
+        let failed = std::mem::take(&mut *failed.lock().unwrap());
+        assert!(
+            failed.is_empty(),
+            "{lang:?}: {} calls failed: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(5)]
+        );
+        assert!(ok.load(Ordering::Relaxed) > 50, "{lang:?}: the load ran");
+        let r = rt.call("w", "version", args(vec![])).await.unwrap();
+        assert_eq!(
+            (r.value, r.version),
+            (Value::from("2.0.0"), "2.0.0".to_owned())
+        );
+        for pid in old_pids {
+            assert!(!alive(pid), "{lang:?}: old worker {pid} was stopped");
+        }
+        rt.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_reload_that_fails_leaves_the_old_version_serving() {
+    let mods = Modules::new();
+    let dir = mods.add("w", Lang::Rust, json!({"handshakeTimeoutMs": 1000}));
+    let rt = mods.start().await;
+    let pid = rt.call("w", "pid", args(vec![])).await.unwrap().value;
+    let good = std::fs::read_to_string(dir.join("module.json")).unwrap();
+
+    // A new version whose workers cannot start.
+    let mut m: serde_json::Value = serde_json::from_str(&good).unwrap();
+    m["version"] = json!("2.0.0");
+    m["env"] = json!({"TEST_EXIT_AT_START": "9"});
+    std::fs::write(dir.join("module.json"), m.to_string()).unwrap();
+    match rt.reload("w").await {
+        Err(e @ LoadError::NotReady { .. }) => {
+            assert!(e.to_string().contains("exit status 9"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A manifest that does not parse.
+    std::fs::write(dir.join("module.json"), "{\"name\": \"w\",").unwrap();
+    match rt.reload("w").await {
+        Err(e @ LoadError::Manifest(_)) => assert!(e.to_string().contains("module.json"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let r = rt.call("w", "pid", args(vec![])).await.unwrap();
+    assert_eq!(
+        (r.value, r.version.as_str()),
+        (pid, "1.0.0"),
+        "the old worker still serves"
+    );
+    assert!(matches!(
+        rt.reload("nope").await,
+        Err(LoadError::NotFound(_))
+    ));
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_calls_in_flight_finish_then_stops_every_worker() {
+    for lang in LANGUAGES {
+        let mods = Modules::new();
+        mods.add("w", lang, json!({"instances": 2}));
+        let rt = mods.start().await;
+        let pids: Vec<u32> = rt
+            .module("w")
+            .unwrap()
+            .instances
+            .iter()
+            .filter_map(|i| i.pid)
+            .collect();
+        assert_eq!(pids.len(), 2);
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let rt = rt.clone();
+                tokio::spawn(async move { rt.call("w", "sleep", args(vec![400.into()])).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stopping = {
+            let rt = rt.clone();
+            tokio::spawn(async move { rt.shutdown().await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(
+            rt.call("w", "echo", args(vec![])).await,
+            Err(CallError::ShuttingDown)
+        ));
+        for c in calls {
+            assert_eq!(
+                c.await.unwrap().unwrap().value,
+                Value::from(400),
+                "{lang:?}: no call lost"
+            );
+        }
+        stopping.await.unwrap();
+        for pid in pids {
+            support::eventually(Duration::from_secs(5), "the worker exited", || !alive(pid)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_worker_that_ignores_shutdown_is_killed_after_its_grace_period() {
+    let mods = Modules::new();
+    mods.add(
+        "w",
+        Lang::Rust,
+        json!({"instances": 1, "shutdownGraceMs": 300}),
+    );
+    let rt = Runtime::new(RuntimeConfig {
+        drain_timeout: Duration::from_millis(100),
+    });
+    let report = rt.load_dir(mods.dir()).await;
+    assert!(report.errors.is_empty());
+    let pid = rt.module("w").unwrap().instances[0].pid.unwrap();
+    // A call that outlives the drain: the worker finishes it before exiting on $shutdown,
+    // which takes longer than the grace period.
+    let rt2 = rt.clone();
+    let long = tokio::spawn(async move { rt2.call("w", "sleep", args(vec![30_000.into()])).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    rt.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!alive(pid));
+    assert!(matches!(
+        long.await.unwrap(),
+        Err(CallError::WorkerExited { .. })
+    ));
+}
+
+#[tokio::test]
+async fn one_bad_manifest_does_not_stop_the_others() {
+    let mods = Modules::new();
+    mods.add("good", Lang::Rust, json!({}));
+    mods.add_raw(
+        "bad",
+        r#"{"name": "bad", "language": "rust", "version": "1", "command": "x", "instances": -1}"#,
+    );
+    let rt = Runtime::new(RuntimeConfig::default());
+    let report = rt.load_dir(mods.dir()).await;
+    assert_eq!(report.ready, ["good"]);
+    match report.errors.as_slice() {
+        [LoadError::Manifest(e)] => {
+            assert!(e.file.ends_with("bad/module.json"), "{e}");
+            assert_eq!(e.field.as_deref(), Some("instances"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(rt.call("good", "echo", args(vec![1.into()])).await.is_ok());
+    rt.shutdown().await;
+}

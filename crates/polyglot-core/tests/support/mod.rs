@@ -1,0 +1,202 @@
+//! Fixtures shared by the end-to-end tests: real worker programs in Rust and Python, and
+//! module folders written into temporary directories.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::Duration;
+
+use polyglot_core::{Runtime, RuntimeConfig, Value};
+use serde_json::json;
+
+/// The languages every scenario runs in.
+pub const LANGUAGES: [Lang; 2] = [Lang::Rust, Lang::Python];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Rust,
+    Python,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The Rust test worker (`crates/polyglot-worker/examples/test_worker.rs`), built once.
+pub fn rust_worker() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let path = target.join("examples/test_worker");
+    BUILD.call_once(|| {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "polyglot-worker",
+                "--example",
+                "test_worker",
+            ])
+            .current_dir(repo())
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building the Rust test worker failed");
+    });
+    assert!(path.exists(), "no test worker at {}", path.display());
+    path
+}
+
+/// The Python interpreter for Python workers: `POLYGLOT_TEST_PYTHON` (the test command
+/// points it at the project's venv, which has `msgpack`), else that venv if it exists,
+/// else `python3`.
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("POLYGLOT_TEST_PYTHON") {
+        return p;
+    }
+    let venv = repo().join(".venv/bin/python");
+    if venv.exists() {
+        return venv.display().to_string();
+    }
+    "python3".into()
+}
+
+/// A module folder in a temporary directory.
+pub struct ModuleDir {
+    pub root: tempfile::TempDir,
+    pub name: String,
+}
+
+impl ModuleDir {
+    pub fn path(&self) -> PathBuf {
+        self.root.path().join(&self.name)
+    }
+}
+
+/// A modules directory holding module folders.
+pub struct Modules {
+    pub root: tempfile::TempDir,
+}
+
+impl Modules {
+    pub fn new() -> Modules {
+        Modules {
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Writes a module folder whose worker is the test worker in `lang`. `extra` fields
+    /// are merged into the manifest (and may override the defaults).
+    pub fn add(&self, name: &str, lang: Lang, extra: serde_json::Value) -> PathBuf {
+        let dir = self.root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut manifest = base_manifest(name, lang);
+        merge(&mut manifest, extra);
+        std::fs::write(
+            dir.join("module.json"),
+            serde_json::to_string_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        dir
+    }
+
+    /// Writes a raw manifest text.
+    pub fn add_raw(&self, name: &str, text: &str) -> PathBuf {
+        let dir = self.root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("module.json"), text).unwrap();
+        dir
+    }
+
+    /// Loads every module and returns the runtime; panics on any load error unless
+    /// `allow_errors`.
+    pub async fn start(&self) -> Runtime {
+        let rt = Runtime::new(RuntimeConfig {
+            drain_timeout: Duration::from_secs(10),
+        });
+        let report = rt.load_dir(self.dir()).await;
+        assert!(
+            report.errors.is_empty(),
+            "load errors: {:#?}",
+            report.errors
+        );
+        rt
+    }
+}
+
+pub fn base_manifest(name: &str, lang: Lang) -> serde_json::Value {
+    let common = json!({
+        "name": name,
+        "version": "1.0.0",
+        "timeoutMs": 5000,
+        "handshakeTimeoutMs": 5000,
+        "healthCheck": {"intervalMs": 200, "timeoutMs": 1000},
+        "restart": {"maxRestarts": 50, "windowMs": 60000, "backoffInitialMs": 20, "backoffMaxMs": 200},
+        "shutdownGraceMs": 2000,
+    });
+    let specific = match lang {
+        Lang::Rust => json!({"language": "rust", "command": rust_worker().display().to_string()}),
+        Lang::Python => json!({
+            "language": "python",
+            "command": python(),
+            "args": [repo().join("tests/workers/python_worker.py").display().to_string()],
+            "env": {"PYTHONPATH": repo().join("python").display().to_string(), "PYTHONUNBUFFERED": "1"},
+        }),
+    };
+    let mut m = common;
+    merge(&mut m, specific);
+    m
+}
+
+/// Merges `extra` into `base`, recursing into objects (so `env` entries add up).
+pub fn merge(base: &mut serde_json::Value, extra: serde_json::Value) {
+    match (base, extra) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(e)) => {
+            for (k, v) in e {
+                match b.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, e) => *b = e,
+    }
+}
+
+pub fn args(items: Vec<Value>) -> Value {
+    Value::Array(items)
+}
+
+/// Polls `f` every 20 ms until it is true or `within` passes.
+pub async fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether a process is alive (and not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,128 @@
+//! The bundled modules as a newcomer runs them: built by their own build steps, the Rust
+//! and the Python implementation give identical answers, and each is the other's fallback.
+
+#[path = "../../polyglot-core/tests/support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use polyglot_core::{CallError, InstanceState, Runtime, RuntimeConfig, Value};
+use serde_json::json;
+
+async fn bundled() -> Runtime {
+    let rt = Runtime::new(RuntimeConfig::default());
+    let report = rt.load_dir(&support::repo().join("polyglot-modules")).await;
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    assert_eq!(report.ready, ["text-python", "text-rust"]);
+    rt
+}
+
+#[tokio::test]
+async fn rust_and_python_text_modules_give_identical_answers() {
+    let rt = bundled().await;
+    let texts = [
+        "",
+        "The cat and the hat.\nThe END",
+        "Héllo wörld, ÇA VA? 42 times 42\r\n",
+        "हिन्दी भाषा — İstanbul ⓐ ½ x²",
+        "  --  ",
+        "tab\tseparated\u{00a0}words\n\n",
+    ];
+    let mut calls = Vec::new();
+    for t in texts {
+        calls.push(("stats", json!([t])));
+        calls.push(("slugify", json!([t])));
+        calls.push(("wordFrequencies", json!([t])));
+        calls.push(("wordFrequencies", json!([t, 2])));
+        calls.push(("echo", json!([t])));
+    }
+    calls.push((
+        "echo",
+        json!([{"nested": [1, -2, 1.5, null, {"$bytes": "AAEC"}]}]),
+    ));
+    for bad in [
+        json!([42]),
+        json!([]),
+        json!(["x", -1]),
+        json!(["x", "3"]),
+        json!([1, 2]),
+    ] {
+        calls.push(("wordFrequencies", bad.clone()));
+        calls.push(("echo", bad));
+    }
+    for (method, params) in calls {
+        let p = Value::from(params.clone());
+        let r = rt.call("text-rust", method, p.clone()).await;
+        let py = rt.call("text-python", method, p).await;
+        match (r, py) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.value, b.value, "{method}({params})");
+                assert_eq!(
+                    (a.served_by.as_str(), b.served_by.as_str()),
+                    ("text-rust", "text-python")
+                );
+            }
+            (Err(CallError::Remote { code: a, .. }), Err(CallError::Remote { code: b, .. })) => {
+                assert_eq!(a, b, "{method}({params})");
+            }
+            (a, b) => panic!("{method}({params}): rust {a:?} vs python {b:?}"),
+        }
+    }
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn killing_the_rust_workers_sends_calls_to_python_until_they_are_back() {
+    let rt = bundled().await;
+    let params = || Value::from(json!(["Fall Back Now"]));
+    assert_eq!(
+        rt.call("text-rust", "slugify", params())
+            .await
+            .unwrap()
+            .served_by,
+        "text-rust"
+    );
+    let pids: Vec<u32> = rt
+        .module("text-rust")
+        .unwrap()
+        .instances
+        .iter()
+        .filter_map(|i| i.pid)
+        .collect();
+    assert_eq!(pids.len(), 2);
+    for pid in &pids {
+        kill9(*pid);
+    }
+    support::eventually(Duration::from_secs(5), "the host noticed", || {
+        rt.module("text-rust")
+            .unwrap()
+            .instances
+            .iter()
+            .all(|i| i.state != InstanceState::Healthy)
+    })
+    .await;
+    let r = rt.call("text-rust", "slugify", params()).await.unwrap();
+    assert_eq!(
+        (r.value, r.served_by.as_str(), r.fallback),
+        (Value::from("fall-back-now"), "text-python", true)
+    );
+    support::eventually(Duration::from_secs(10), "text-rust is back", || {
+        rt.module("text-rust")
+            .unwrap()
+            .instances
+            .iter()
+            .all(|i| i.state == InstanceState::Healthy)
+    })
+    .await;
+    let r = rt.call("text-rust", "slugify", params()).await.unwrap();
+    assert_eq!((r.served_by.as_str(), r.fallback), ("text-rust", false));
+    rt.shutdown().await;
+}
+
+#[allow(unsafe_code)]
+fn kill9(pid: u32) {
+    // SAFETY: kill takes plain integers and touches no memory.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+}
