@@ -358,3 +358,40 @@ async fn an_in_process_handler_is_called_like_a_worker() {
     assert!(status.in_process);
     assert_eq!(status.methods, ["fail", "upper"]);
 }
+
+/// With the socket transport the worker's stdout is free: a print there is logged, and
+/// the protocol, on the socket, is untouched.
+#[tokio::test]
+async fn the_socket_transport_leaves_stdout_to_the_worker() {
+    for lang in LANGUAGES {
+        for codec in CODECS {
+            let mods = Modules::new();
+            mods.add("w", lang, json!({"transport": "socket", "codec": codec, "env": {"TEST_BANNER": "hello on stdout"}}));
+            let rt = mods.start().await;
+            let what = format!("{lang:?}/{codec}");
+            let r = rt
+                .call("w", "add", args(vec![1.into(), 2.into()]))
+                .await
+                .unwrap();
+            assert_eq!(r.value, Value::from(3), "{what}");
+            let blob = Value::Bytes(vec![0, 1, 255]);
+            assert_eq!(
+                rt.call("w", "echo", args(vec![blob.clone()]))
+                    .await
+                    .unwrap()
+                    .value,
+                blob,
+                "{what}"
+            );
+            assert_eq!(
+                rt.call("w", "env", args(vec!["POLYGLOT_TRANSPORT".into()]))
+                    .await
+                    .unwrap()
+                    .value,
+                Value::from("socket"),
+                "{what}"
+            );
+            rt.shutdown().await;
+        }
+    }
+}

@@ -217,3 +217,82 @@ async fn one_bad_manifest_does_not_stop_the_others() {
     assert!(rt.call("good", "echo", args(vec![1.into()])).await.is_ok());
     rt.shutdown().await;
 }
+
+/// Policies change with a reload of the manifest, without restarting the host.
+#[tokio::test]
+async fn a_reload_applies_a_new_timeout() {
+    let mods = Modules::new();
+    let dir = mods.add("w", Lang::Rust, json!({"timeoutMs": 5000}));
+    let rt = mods.start().await;
+    assert!(rt.call("w", "sleep", args(vec![400.into()])).await.is_ok());
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("module.json")).unwrap()).unwrap();
+    m["timeoutMs"] = json!(150);
+    std::fs::write(dir.join("module.json"), m.to_string()).unwrap();
+    rt.reload("w").await.unwrap();
+    match rt.call("w", "sleep", args(vec![400.into()])).await {
+        Err(e @ CallError::Timeout { .. }) => assert!(e.to_string().contains("150ms"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    rt.shutdown().await;
+}
+
+/// A build runs when its output is missing or older than an input, and not otherwise; a
+/// failed build is reported with its output and leaves the module taking no calls.
+#[tokio::test]
+async fn builds_run_when_stale_and_report_failures() {
+    let mods = Modules::new();
+    let dir = mods.add(
+        "built",
+        Lang::Rust,
+        json!({"build": {"command": "sh", "args": ["build.sh"], "inputs": ["src"], "output": "out/ready"}}),
+    );
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/input.txt"), "v1").unwrap();
+    std::fs::write(
+        dir.join("build.sh"),
+        "echo run >> builds.log\nif [ -f fail ]; then echo 'error: syntax error in src/input.txt' >&2; exit 3; fi\nmkdir -p out && touch out/ready\n",
+    )
+    .unwrap();
+    let runs = || {
+        std::fs::read_to_string(dir.join("builds.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let rt = mods.start().await;
+    assert_eq!(runs(), 1, "built because the output was missing");
+    rt.reload("built").await.unwrap();
+    assert_eq!(runs(), 1, "fresh: not built again");
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(dir.join("src/input.txt"), "v2").unwrap();
+    rt.reload("built").await.unwrap();
+    assert_eq!(runs(), 2, "an input changed: built again");
+    rt.shutdown().await;
+
+    std::fs::remove_file(dir.join("out/ready")).unwrap();
+    std::fs::write(dir.join("fail"), "").unwrap();
+    let rt = Runtime::new(RuntimeConfig::default());
+    let report = rt.load_dir(mods.dir()).await;
+    match report.errors.as_slice() {
+        [LoadError::Build(e)] => {
+            let text = e.to_string();
+            assert!(
+                text.contains("sh build.sh") && text.contains("exit status 3"),
+                "{text}"
+            );
+            assert!(
+                text.contains("syntax error in src/input.txt"),
+                "the build's output: {text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match rt.call("built", "echo", args(vec![])).await {
+        Err(e @ CallError::Unavailable { .. }) => {
+            assert!(e.to_string().contains("build failed"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    rt.shutdown().await;
+}
