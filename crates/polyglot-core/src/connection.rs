@@ -32,6 +32,8 @@ pub(crate) enum ConnError {
     Remote(ErrorObject),
     /// A frame over the limit: "request" or "response", and its size.
     TooLarge(&'static str, u64),
+    /// Its concurrency and its queue are full: refused at once.
+    Overloaded,
 }
 
 enum Outcome {
@@ -205,15 +207,38 @@ impl Connection {
         deadline: Instant,
         progress: Option<mpsc::UnboundedSender<Value>>,
     ) -> Result<(Value, Option<u64>), ConnError> {
-        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        self.call_bounded(method, params, deadline, progress, usize::MAX)
+            .await
+    }
+
+    /// [`Connection::call`], refused with `Overloaded` when `limit` calls are already
+    /// running or waiting on this worker.
+    pub(crate) async fn call_bounded(
+        &self,
+        method: &str,
+        params: &Value,
+        deadline: Instant,
+        progress: Option<mpsc::UnboundedSender<Value>>,
+        limit: usize,
+    ) -> Result<(Value, Option<u64>), ConnError> {
+        if self.outstanding.fetch_add(1, Ordering::Relaxed) >= limit {
+            self.outstanding.fetch_sub(1, Ordering::Relaxed);
+            return Err(ConnError::Overloaded);
+        }
         let mut guard = CallGuard {
             conn: self,
             id: None,
         };
-        let _permit = match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => return Err(ConnError::Closed("the connection closed".into())),
-            Err(_) => return Err(ConnError::Timeout),
+        // `$health` takes no permit: a worker busy with long calls is busy, not unhealthy,
+        // and SDKs answer `$health` outside their method slots.
+        let _permit = if method == "$health" {
+            None
+        } else {
+            match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
+                Ok(Ok(p)) => Some(p),
+                Ok(Err(_)) => return Err(ConnError::Closed("the connection closed".into())),
+                Err(_) => return Err(ConnError::Timeout),
+            }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();

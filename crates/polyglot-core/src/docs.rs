@@ -28,8 +28,9 @@
 //! visible (`polyglot-host modules`, health) and sends calls to the fallback at once.
 //!
 //! # Health
-//! Every `healthCheck.intervalMs` the host calls `$health` on each worker (it counts as a
-//! call against the worker's `maxConcurrency`). A failure or a timeout marks the slot
+//! Every `healthCheck.intervalMs` the host calls `$health` on each worker. It does not
+//! count against the worker's `maxConcurrency`: a worker busy with long calls is busy,
+//! not unhealthy. A failure or a timeout marks the slot
 //! unhealthy (it takes no calls, so they go to other instances or the fallback);
 //! `unhealthyThreshold` failures in a row restart it. An answer `{"status":"degraded"}`
 //! keeps it serving but reports the module degraded.

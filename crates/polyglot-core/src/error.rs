@@ -78,6 +78,17 @@ pub enum CallError {
         /// The limit.
         limit: usize,
     },
+    /// Every worker of the module is running and queueing as many calls as it may: the
+    /// call was refused at once rather than queued without bound.
+    #[error("{module}.{method}: overloaded: every worker is busy and its queue of {queue} calls is full")]
+    Overloaded {
+        /// The module.
+        module: String,
+        /// The method.
+        method: String,
+        /// The queue limit per worker (`maxQueue`).
+        queue: u32,
+    },
     /// No implementation could take the call: the module and every fallback are
     /// unavailable (not built, not started, unhealthy, crashed, restarting, failed).
     #[error("{module}.{method} is unavailable: {}", Causes(causes))]
@@ -122,6 +133,7 @@ impl CallError {
             CallError::WorkerExited { .. } => "worker_exited",
             CallError::Remote { .. } => "remote",
             CallError::FrameTooLarge { .. } => "frame_too_large",
+            CallError::Overloaded { .. } => "overloaded",
             CallError::Unavailable { .. } => "unavailable",
             CallError::FallbackFailed { .. } => "fallback_failed",
             CallError::ShuttingDown => "shutting_down",

@@ -36,6 +36,9 @@ pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(60);
 pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 /// Restarts never wait longer than this.
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Calls that may wait for a busy worker, per worker, beyond the calls it runs at once;
+/// one more is refused at once with `Overloaded` instead of queueing without bound.
+pub const DEFAULT_MAX_QUEUE: u32 = 1024;
 /// More instances than this per module is a typo, not a plan, on a machine of a few cores.
 pub const MAX_INSTANCES: u32 = 256;
 
@@ -78,6 +81,8 @@ pub struct Manifest {
     pub health_check: HealthCheck,
     /// The frame size limit in bytes.
     pub max_frame: usize,
+    /// Calls that may wait per worker beyond its announced concurrency.
+    pub max_queue: u32,
     /// Restart policy.
     pub restart: RestartPolicy,
     /// How long a worker has to send its handshake.
@@ -232,6 +237,8 @@ struct RawManifest {
     health_check: Option<RawHealthCheck>,
     #[serde(default)]
     max_frame_bytes: Option<u64>,
+    #[serde(default)]
+    max_queue: Option<u32>,
     #[serde(default)]
     restart: Option<RawRestart>,
     #[serde(default)]
@@ -530,6 +537,7 @@ impl Manifest {
             build,
             health_check,
             max_frame,
+            max_queue: raw.max_queue.unwrap_or(DEFAULT_MAX_QUEUE),
             restart,
             handshake_timeout,
             shutdown_grace,
@@ -563,6 +571,7 @@ impl Manifest {
                 unhealthy_threshold: DEFAULT_UNHEALTHY_THRESHOLD,
             },
             max_frame: DEFAULT_MAX_FRAME,
+            max_queue: DEFAULT_MAX_QUEUE,
             restart: RestartPolicy::default(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,

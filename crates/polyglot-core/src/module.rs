@@ -300,7 +300,12 @@ impl Module {
                 let Some((instance, conn)) = pick(instances) else {
                     return Attempt::Unavailable(Unavailable(self.unavailable_reason()));
                 };
-                match conn.call(method, params, deadline, progress).await {
+                let limit =
+                    conn.handshake().max_concurrency as usize + self.manifest.max_queue as usize;
+                match conn
+                    .call_bounded(method, params, deadline, progress, limit)
+                    .await
+                {
                     Ok((value, execution_us)) => Attempt::Done {
                         value,
                         instance,

@@ -555,6 +555,11 @@ fn conn_error(
             size,
             limit: m.manifest.max_frame,
         },
+        ConnError::Overloaded => CallError::Overloaded {
+            module,
+            method,
+            queue: m.manifest.max_queue,
+        },
     }
 }
 

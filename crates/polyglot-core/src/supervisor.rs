@@ -475,6 +475,10 @@ async fn health_loop(
                 InstanceState::Unhealthy,
                 Some("health answer too large".into()),
             ),
+            Err(ConnError::Overloaded) => (
+                InstanceState::Unhealthy,
+                Some("health check refused: overloaded".into()),
+            ),
         };
         if state == InstanceState::Unhealthy {
             failures += 1;

@@ -395,3 +395,39 @@ async fn the_socket_transport_leaves_stdout_to_the_worker() {
         }
     }
 }
+
+/// Beyond a worker's concurrency and its queue, calls are refused at once (load
+/// shedding), not queued without bound.
+#[tokio::test]
+async fn calls_beyond_concurrency_and_queue_are_refused_at_once() {
+    let mods = Modules::new();
+    mods.add(
+        "w",
+        Lang::Rust,
+        json!({"instances": 1, "maxQueue": 2, "env": {"TEST_MAX_CONCURRENCY": "1"}}),
+    );
+    let rt = mods.start().await;
+    let busy: Vec<_> = (0..3)
+        .map(|_| {
+            let rt = rt.clone();
+            tokio::spawn(async move { rt.call("w", "sleep", args(vec![500.into()])).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    match rt.call("w", "echo", args(vec![1.into()])).await {
+        Err(e @ CallError::Overloaded { .. }) => {
+            assert!(e.to_string().contains("queue of 2"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "refused at once"
+    );
+    for b in busy {
+        b.await.unwrap().unwrap(); // the one running and the two queued all finish
+    }
+    assert!(rt.call("w", "echo", args(vec![1.into()])).await.is_ok());
+    rt.shutdown().await;
+}

@@ -329,3 +329,44 @@ async fn persistently_unhealthy_workers_are_restarted() {
     .await;
     rt.shutdown().await;
 }
+
+/// Regression: `$health` waited for a concurrency slot, so a worker busy with long calls
+/// failed its health checks and was restarted mid-call. It must stay healthy.
+#[tokio::test]
+async fn a_busy_worker_is_not_unhealthy() {
+    for lang in LANGUAGES {
+        let mods = Modules::new();
+        mods.add(
+            "w",
+            lang,
+            json!({"instances": 1, "env": {"TEST_MAX_CONCURRENCY": "1"},
+                   "healthCheck": {"intervalMs": 50, "timeoutMs": 200, "unhealthyThreshold": 2}}),
+        );
+        let rt = mods.start().await;
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                let rt = rt.clone();
+                tokio::spawn(async move { rt.call("w", "sleep", args(vec![700.into()])).await })
+            })
+            .collect();
+        for _ in 0..12 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let m = rt.module("w").unwrap();
+            assert_eq!(
+                m.instances[0].state,
+                InstanceState::Healthy,
+                "{lang:?}: {:?}",
+                m.last_error
+            );
+        }
+        for c in calls {
+            assert_eq!(
+                c.await.unwrap().unwrap().value,
+                Value::from(700),
+                "{lang:?}"
+            );
+        }
+        assert_eq!(rt.module("w").unwrap().restarts, 0, "{lang:?}");
+        rt.shutdown().await;
+    }
+}
