@@ -21,6 +21,7 @@ Methods:
   env(name)        the environment variable, or null
   version()        POLYGLOT_VERSION
   big(n)           a string of n "x"
+  stray()          prints to stdout (print and fd 1), returns "printed"
 
 Start-up behaviours, by environment variable:
   TEST_BANNER=text       writes that line to stdout before the handshake (a chatty library)
@@ -30,6 +31,7 @@ Start-up behaviours, by environment variable:
   TEST_BAD_PROTOCOL=1    sends a handshake with "polyglot": 99
   TEST_HEALTH=unhealthy  `$health` answers error UNHEALTHY
   TEST_HEALTH_FILE=path  `$health` answers error UNHEALTHY while that file exists
+  TEST_HEALTH=degraded   `$health` answers {"status": "degraded", "reason": "warming up"}
 """
 
 from __future__ import annotations
@@ -166,7 +168,17 @@ def health() -> Dict[str, Any]:
     path = os.environ.get("TEST_HEALTH_FILE")
     if path and os.path.exists(path):
         raise MethodError(ErrorCode.UNHEALTHY, f"unhealthy while {path} exists")
+    if os.environ.get("TEST_HEALTH") == "degraded":
+        return {"status": "degraded", "reason": "warming up"}
     return {"pid": os.getpid()}
+
+
+@worker.method
+def stray() -> str:
+    """Prints to stdout the way careless code does; the SDK keeps it off the protocol."""
+    print("stray output from a handler")
+    os.write(1, b"stray bytes on fd 1\n")
+    return "printed"
 
 
 def main() -> None:

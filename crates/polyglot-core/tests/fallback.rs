@@ -193,3 +193,26 @@ async fn calls_fall_back_while_the_primary_restarts_and_return_after() {
     assert_eq!((r.served_by.as_str(), r.fallback), ("primary", false));
     rt.shutdown().await;
 }
+
+/// A call that was sent and whose worker then died is not run again on the fallback: it
+/// may have had side effects. Only calls never sent fall back.
+#[tokio::test]
+async fn a_call_that_crashed_its_worker_is_not_run_again_elsewhere() {
+    let mods = Modules::new();
+    mods.add(
+        "primary",
+        Lang::Rust,
+        json!({"instances": 1, "fallback": "backup"}),
+    );
+    mods.add("backup", Lang::Python, json!({}));
+    let rt = mods.start().await;
+    match rt.call("primary", "crash", args(vec![5.into()])).await {
+        Err(e @ CallError::WorkerExited { .. }) => {
+            assert!(e.to_string().contains("exit status 5"), "{e}")
+        }
+        other => panic!("the crash must reach the caller, not be retried: {other:?}"),
+    }
+    // The fallback's worker never saw it: it is still the first process, never crashed.
+    assert_eq!(rt.module("backup").unwrap().restarts, 0);
+    rt.shutdown().await;
+}

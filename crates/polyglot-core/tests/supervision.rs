@@ -370,3 +370,54 @@ async fn a_busy_worker_is_not_unhealthy() {
         rt.shutdown().await;
     }
 }
+
+/// A worker that prints to stdout from a method does not corrupt the protocol: the SDKs
+/// move stdout aside, and the print lands in the host's log.
+#[tokio::test]
+async fn stray_prints_do_not_corrupt_the_protocol() {
+    for lang in LANGUAGES {
+        let mods = Modules::new();
+        mods.add("w", lang, json!({"instances": 1}));
+        let rt = mods.start().await;
+        for _ in 0..3 {
+            assert_eq!(
+                rt.call("w", "stray", args(vec![])).await.unwrap().value,
+                Value::from("printed")
+            );
+        }
+        assert_eq!(
+            rt.call("w", "echo", args(vec![7.into()]))
+                .await
+                .unwrap()
+                .value,
+            Value::from(7)
+        );
+        assert_eq!(
+            rt.module("w").unwrap().restarts,
+            0,
+            "{lang:?}: no protocol error"
+        );
+        rt.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_degraded_worker_keeps_serving_and_says_so() {
+    for lang in LANGUAGES {
+        let mods = Modules::new();
+        mods.add("w", lang, json!({"instances": 1, "env": {"TEST_HEALTH": "degraded"}, "healthCheck": {"intervalMs": 50}}));
+        let rt = mods.start().await;
+        eventually(Duration::from_secs(5), "degraded", || {
+            rt.module("w").unwrap().instances[0].state == InstanceState::Degraded
+        })
+        .await;
+        let m = rt.module("w").unwrap();
+        assert_eq!(m.health, polyglot_core::HealthState::Degraded, "{lang:?}");
+        assert!(m.last_error.unwrap().contains("warming up"), "{lang:?}");
+        assert!(
+            rt.call("w", "echo", args(vec![1.into()])).await.is_ok(),
+            "{lang:?}: still serving"
+        );
+        rt.shutdown().await;
+    }
+}

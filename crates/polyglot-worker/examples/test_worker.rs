@@ -3,8 +3,8 @@
 //! worker in each language.
 //!
 //! Methods: echo, add, fail, boom, sleep(ms, cancelMarker?), progress, crash, garbage, unknownId, pid, env,
-//! version, big. Environment: TEST_BANNER, TEST_NO_HANDSHAKE, TEST_EXIT_AT_START,
-//! TEST_BAD_PROTOCOL, TEST_HEALTH, TEST_HEALTH_FILE, TEST_MAX_CONCURRENCY.
+//! version, big, stray. Environment: TEST_BANNER, TEST_NO_HANDSHAKE, TEST_EXIT_AT_START,
+//! TEST_BAD_PROTOCOL, TEST_HEALTH (unhealthy | degraded), TEST_HEALTH_FILE, TEST_MAX_CONCURRENCY.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -126,12 +126,22 @@ fn main() -> ExitCode {
             let n = arg(&p, 0, "n")?.as_u64().unwrap_or(0) as usize;
             Ok(Value::from("x".repeat(n)))
         })
+        .method("stray", |_p: Value, _| async move {
+            // Careless code printing to stdout: the SDK keeps it off the protocol.
+            println!("stray output from a handler");
+            Ok(Value::from("printed"))
+        })
         .health(|| async {
             let unhealthy = std::env::var("TEST_HEALTH").is_ok_and(|v| v == "unhealthy")
                 || std::env::var("TEST_HEALTH_FILE")
                     .is_ok_and(|f| std::path::Path::new(&f).exists());
             if unhealthy {
                 Err(MethodError::new("UNHEALTHY", "told to be unhealthy"))
+            } else if std::env::var("TEST_HEALTH").is_ok_and(|v| v == "degraded") {
+                let mut m = Map::new();
+                m.insert("status".into(), Value::from("degraded"));
+                m.insert("reason".into(), Value::from("warming up"));
+                Ok(Value::Map(m))
             } else {
                 Ok(Value::Null)
             }
