@@ -19,7 +19,7 @@ Spawn = Callable[..., WorkerProcess]
 
 TEST_METHODS = sorted(
     ["echo", "add", "fail", "boom", "sleep", "progress", "crash", "garbage", "unknownId",
-     "pid", "env", "version", "big"]
+     "pid", "env", "version", "big", "stray"]
 )
 
 
