@@ -30,6 +30,7 @@
 //! - `module`: a loaded module: its pool, routing, draining, status.
 //! - `runtime`: [`Runtime`], the registry, the call path and fallback, reload, shutdown.
 //! - `status`: [`ModuleStatus`] and friends, snapshots for display.
+//! - `events`: [`RuntimeEvent`], what happens, broadcast to subscribers.
 //! - `error`: [`CallError`], [`LoadError`] and the rest.
 //! - `docs`: how supervision works and what it does not do.
 #![warn(missing_docs)]
@@ -39,6 +40,7 @@ mod connection;
 mod discovery;
 pub mod docs;
 mod error;
+mod events;
 mod manifest;
 mod module;
 #[allow(unsafe_code)] // pre_exec and kill, each with a SAFETY comment
@@ -50,11 +52,12 @@ mod supervisor;
 pub use build::{ensure_built, needs_build, BUILD_TIMEOUT};
 pub use discovery::discover;
 pub use error::{BuildError, CallError, Cause, LoadError, StartError, StartFailure};
+pub use events::{EventKind, RuntimeEvent, EVENT_BUFFER};
 pub use manifest::{
     BuildSpec, Fallback, HealthCheck, Manifest, ManifestError, Program, RestartPolicy,
     TransportKind, MANIFEST_FILE,
 };
-pub use polyglot_protocol::{Codec, Value};
+pub use polyglot_protocol::{code, Codec, Value};
 pub use process::STDERR_TAIL_LINES;
 pub use runtime::{
     default_modules_dir, CallOptions, LoadReport, ReloadReport, Reply, Runtime, RuntimeConfig,

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::connection::{ConnError, Connection};
 use crate::error::StartError;
+use crate::events::Events;
 use crate::manifest::Manifest;
 use crate::status::{HealthState, InstanceStatus, ModuleState, ModuleStatus};
 use crate::supervisor::{self, Instance, InstanceState, RestartBudget, SlotContext};
@@ -95,6 +96,7 @@ impl Module {
         module: &str,
         label: String,
         file_fallbacks: Vec<Arc<Module>>,
+        events: &Events,
     ) -> Arc<Module> {
         let instances: Vec<Arc<Instance>> = (0..manifest.instances as usize)
             .map(|i| Arc::new(Instance::new(i)))
@@ -128,6 +130,7 @@ impl Module {
                         m.record_start(r);
                     }
                 }),
+                events: events.clone(),
             };
             tasks.push(tokio::spawn(supervisor::supervise(cx, m.stop.subscribe())));
         }

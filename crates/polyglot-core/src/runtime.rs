@@ -17,6 +17,7 @@ use crate::build;
 use crate::connection::ConnError;
 use crate::discovery::discover;
 use crate::error::{CallError, Cause, LoadError};
+use crate::events::{EventKind, Events, RuntimeEvent};
 use crate::manifest::{Fallback, Manifest};
 use crate::module::{Attempt, CallTicket, Module};
 use crate::status::ModuleStatus;
@@ -101,6 +102,7 @@ struct Inner {
     in_flight: AtomicUsize,
     idle: Notify,
     reload_lock: tokio::sync::Mutex<()>,
+    events: Events,
 }
 
 impl Default for Runtime {
@@ -120,6 +122,7 @@ impl Runtime {
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 reload_lock: tokio::sync::Mutex::new(()),
+                events: Events::new(),
             }),
         }
     }
@@ -147,7 +150,7 @@ impl Runtime {
                 });
                 continue;
             }
-            let (module, err) = start_module(Arc::new(m)).await;
+            let (module, err) = start_module(Arc::new(m), &self.inner.events).await;
             self.insert(module.clone());
             // File fallbacks are started with their module: wait for them too.
             started.extend(module.file_fallbacks.iter().cloned());
@@ -271,6 +274,13 @@ impl Runtime {
                 } => {
                     if !first {
                         tracing::info!(module, method, served_by = %m.label, "served by a fallback");
+                        self.inner.events.emit(
+                            module,
+                            EventKind::FallbackUsed {
+                                method: method.to_owned(),
+                                served_by: m.label.clone(),
+                            },
+                        );
                     }
                     return Ok(Reply {
                         value,
@@ -363,6 +373,12 @@ impl Runtime {
         None
     }
 
+    /// Subscribes to the runtime's events from now on: workers started and exited, health
+    /// changes, fallback use, reloads.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RuntimeEvent> {
+        self.inner.events.subscribe()
+    }
+
     /// Every loaded module, sorted by name.
     pub fn modules(&self) -> Vec<ModuleStatus> {
         let mut v: Vec<ModuleStatus> = self
@@ -415,7 +431,7 @@ impl Runtime {
         }
         let manifest = Arc::new(manifest);
         build::ensure_built(&manifest).await?;
-        let (new, err) = start_module(manifest.clone()).await;
+        let (new, err) = start_module(manifest.clone(), &self.inner.events).await;
         if let Some(e) = err {
             new.stop_now().await;
             return Err(e);
@@ -437,6 +453,13 @@ impl Runtime {
         self.insert(new);
         tracing::info!(module = name, old_version = %old.manifest.version, new_version = %manifest.version, "reloaded; draining the old workers");
         old.drain_and_stop(self.inner.config.drain_timeout).await;
+        self.inner.events.emit(
+            name,
+            EventKind::ReloadDone {
+                old_version: old.manifest.version.clone(),
+                new_version: manifest.version.clone(),
+            },
+        );
         Ok(ReloadReport {
             module: name.to_owned(),
             old_version: old.manifest.version.clone(),
@@ -475,7 +498,10 @@ impl Runtime {
 
 /// Starts a module and its file fallbacks; a failed build gives a module that takes no
 /// calls (they fall back) and says why.
-async fn start_module(manifest: Arc<Manifest>) -> (Arc<Module>, Option<LoadError>) {
+async fn start_module(
+    manifest: Arc<Manifest>,
+    events: &Events,
+) -> (Arc<Module>, Option<LoadError>) {
     let name = manifest.name.clone();
     let file_fallbacks: Vec<Arc<Module>> = manifest
         .fallback
@@ -491,12 +517,18 @@ async fn start_module(manifest: Arc<Manifest>) -> (Arc<Module>, Option<LoadError
                 .display()
                 .to_string();
             let fm = Arc::new(manifest.for_fallback_file(p));
-            Module::start(fm, &name, format!("{name} (fallback {rel})"), Vec::new())
+            Module::start(
+                fm,
+                &name,
+                format!("{name} (fallback {rel})"),
+                Vec::new(),
+                events,
+            )
         })
         .collect();
     match build::ensure_built(&manifest).await {
         Ok(_) => (
-            Module::start(manifest, &name, name.clone(), file_fallbacks),
+            Module::start(manifest, &name, name.clone(), file_fallbacks, events),
             None,
         ),
         Err(e) => {

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::connection::{ConnError, Connection, Established};
 use crate::error::{StartError, StartFailure};
+use crate::events::{EventKind, Events};
 use crate::manifest::{Manifest, RestartPolicy, TransportKind};
 use crate::process;
 
@@ -151,6 +152,8 @@ pub(crate) struct SlotContext {
     pub on_failed: Arc<dyn Fn(String) + Send + Sync>,
     /// Notified each time the worker finished starting (handshake) or failed to.
     pub on_started: Arc<dyn Fn(Result<(), StartError>) + Send + Sync>,
+    /// Where events go.
+    pub events: Events,
 }
 
 /// Runs one slot until `stop` turns true: start, serve, restart with back-off.
@@ -369,13 +372,22 @@ async fn serve(cx: &SlotContext, mut running: Running, stop: &mut watch::Receive
     let index = cx.instance.index;
     cx.instance.conn.store(Some(conn.clone()));
     cx.instance.set_state(InstanceState::Healthy);
-    tracing::info!(module = %cx.label, instance = index, pid = cx.instance.pid.load(Ordering::Relaxed),
-        version = %conn.handshake().version, "worker ready");
+    let pid = cx.instance.pid.load(Ordering::Relaxed);
+    tracing::info!(module = %cx.label, instance = index, pid, version = %conn.handshake().version, "worker ready");
+    cx.events.emit(
+        &cx.label,
+        EventKind::WorkerStarted {
+            instance: index,
+            pid,
+            version: conn.handshake().version.clone(),
+        },
+    );
     let health = tokio::spawn(health_loop(
         cx.manifest.clone(),
         cx.instance.clone(),
         conn.clone(),
         cx.label.clone(),
+        cx.events.clone(),
     ));
     let child = &mut running.spawned.child;
     let (stopped, reason) = tokio::select! {
@@ -417,6 +429,13 @@ async fn serve(cx: &SlotContext, mut running: Running, stop: &mut watch::Receive
     if !stopped {
         tracing::warn!(module = %cx.label, instance = index, reason = %detail, "worker exited");
         cx.instance.set_error(format!("worker exited: {detail}"));
+        cx.events.emit(
+            &cx.label,
+            EventKind::WorkerExited {
+                instance: index,
+                reason: detail,
+            },
+        );
     }
     stopped
 }
@@ -441,6 +460,7 @@ async fn health_loop(
     instance: Arc<Instance>,
     conn: Arc<Connection>,
     label: String,
+    events: Events,
 ) {
     let hc = m.health_check;
     let mut failures = 0u32;
@@ -487,6 +507,14 @@ async fn health_loop(
         }
         if was != state {
             tracing::info!(module = %label, instance = instance.index, from = ?was, to = ?state, "health changed");
+            events.emit(
+                &label,
+                EventKind::HealthChanged {
+                    instance: instance.index,
+                    from: was,
+                    to: state,
+                },
+            );
         }
         if let Some(e) = &error {
             instance.set_error(e.clone());

@@ -296,3 +296,61 @@ async fn builds_run_when_stale_and_report_failures() {
     }
     rt.shutdown().await;
 }
+
+/// Subscribers see workers exit and start, fallback use and reloads, as they happen.
+#[tokio::test]
+async fn events_tell_what_happened() {
+    use polyglot_core::EventKind;
+    let mods = Modules::new();
+    mods.add("w", Lang::Rust, json!({"instances": 1, "fallback": "b", "restart": {"backoffInitialMs": 300, "backoffMaxMs": 300}}));
+    mods.add("b", Lang::Rust, json!({}));
+    let rt = mods.start().await;
+    let mut events = rt.subscribe();
+    let _ = rt.call("w", "crash", args(vec![])).await;
+    assert!(
+        rt.call("w", "echo", args(vec![1.into()]))
+            .await
+            .unwrap()
+            .fallback
+    );
+    support::eventually(Duration::from_secs(5), "w restarted", || {
+        rt.module("w").unwrap().instances[0].state == polyglot_core::InstanceState::Healthy
+    })
+    .await;
+    rt.reload("w").await.unwrap();
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push((e.module.clone(), e.kind));
+    }
+    let kinds: Vec<&str> = seen
+        .iter()
+        .filter(|(m, _)| m == "w")
+        .map(|(_, k)| match k {
+            EventKind::WorkerExited { .. } => "exited",
+            EventKind::WorkerStarted { .. } => "started",
+            EventKind::FallbackUsed { .. } => "fallback",
+            EventKind::ReloadDone { .. } => "reload",
+            EventKind::HealthChanged { .. } => "health",
+        })
+        .filter(|k| *k != "health")
+        .collect();
+    // crash, fallback while restarting, restarted, reload's new worker, old worker stopped
+    // (a stop on purpose is no exit event), reload done.
+    assert_eq!(
+        kinds,
+        ["exited", "fallback", "started", "started", "reload"],
+        "{seen:?}"
+    );
+    match &seen
+        .iter()
+        .find(|(_, k)| matches!(k, EventKind::WorkerExited { .. }))
+        .unwrap()
+        .1
+    {
+        EventKind::WorkerExited { reason, .. } => {
+            assert!(reason.contains("exit status 3"), "{reason}")
+        }
+        _ => unreachable!(),
+    }
+    rt.shutdown().await;
+}

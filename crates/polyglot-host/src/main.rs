@@ -1,24 +1,32 @@
-//! `polyglot-host`: loads the modules of a folder and serves them, or runs one call.
+//! `polyglot-host`: loads the modules of a folder and serves them over gRPC, or runs one
+//! call, locally or against a running host.
 //!
 //! ```text
 //! polyglot-host                          # serve ./polyglot-modules until Ctrl-C / SIGTERM
 //! polyglot-host call text-rust slugify '["Hello World"]'
 //! polyglot-host modules                  # modules, versions, instances, health
+//! polyglot-host call text-rust slugify '["Hi"]' --connect http://127.0.0.1:50051
 //! ```
 //!
 //! # Layout
-//! - `main`: the command line and the three commands.
-//! - `table`: the module table printed by `serve` and `modules`.
+//! - `main`: the command line and the commands.
+//! - `grpc`: the gRPC API (Runtime service, health, reflection, API keys).
+//! - `client`: `--connect`, the commands against a running host.
+//! - `table`: the module list printed by `serve` and `modules`.
 
+mod client;
+mod grpc;
 mod table;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use polyglot_core::{CallOptions, Runtime, RuntimeConfig, Value};
+use polyglot_proto::v1 as pb;
 
 /// Call modules written in Rust, Python, Go, C++ and more, as if they were local
 /// functions: each runs as a supervised worker process.
@@ -42,6 +50,10 @@ struct Cli {
     #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
     drain_timeout: u64,
 
+    /// The API key: `serve` requires it of every client, `--connect` sends it.
+    #[arg(long, global = true, env = "POLYGLOT_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,10 +64,17 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Where the gRPC API listens (port 0: any free port, printed at start).
+    #[arg(long, default_value = DEFAULT_GRPC_ADDR, value_name = "ADDR")]
+    grpc_addr: SocketAddr,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the modules until Ctrl-C or SIGTERM (the default).
-    Serve,
+    /// Serve the modules over gRPC until Ctrl-C or SIGTERM (the default).
+    Serve(ServeArgs),
     /// Run one call and print its result as JSON (exit status 1 and the error on
     /// stderr when it fails).
     Call {
@@ -74,18 +93,24 @@ enum Command {
         /// result alone.
         #[arg(long)]
         meta: bool,
+        /// Call through a running host at this URL instead of starting the modules.
+        #[arg(long, value_name = "URL")]
+        connect: Option<String>,
     },
     /// List the modules with their versions, instances and health.
     Modules {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Ask a running host at this URL instead of starting the modules.
+        #[arg(long, value_name = "URL")]
+        connect: Option<String>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = !matches!(cli.command, None | Some(Command::Serve));
+    let quiet = !matches!(cli.command, None | Some(Command::Serve(_)));
     init_logging(cli.log_format, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -121,17 +146,75 @@ fn init_logging(format: LogFormat, quiet: bool) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(RuntimeConfig {
-        drain_timeout: Duration::from_secs(cli.drain_timeout),
-    });
-    let quiet = !matches!(cli.command, None | Some(Command::Serve));
-    if !cli.modules.is_dir() {
+    let Cli {
+        modules: dir,
+        drain_timeout,
+        api_key,
+        command,
+        ..
+    } = cli;
+    let command = command.unwrap_or_else(|| Command::Serve(ServeArgs::default()));
+    // Against a running host: no modules are started here.
+    match &command {
+        Command::Call {
+            connect: Some(url),
+            module,
+            method,
+            params,
+            timeout_ms,
+            meta,
+        } => {
+            return remote_call(
+                url,
+                api_key.as_deref(),
+                module,
+                method,
+                params,
+                *timeout_ms,
+                *meta,
+            )
+            .await;
+        }
+        Command::Modules {
+            connect: Some(url),
+            json,
+        } => {
+            let mut c = client::Client::connect(url, api_key.as_deref()).await?;
+            return match c.modules().await {
+                Ok(modules) => {
+                    print_modules(&modules, *json)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(s) => {
+                    eprintln!("{}", client::describe(&s));
+                    Ok(ExitCode::FAILURE)
+                }
+            };
+        }
+        _ => {}
+    }
+    if !dir.is_dir() {
         anyhow::bail!(
             "the modules folder {} does not exist (use --modules DIR)",
-            cli.modules.display()
+            dir.display()
         );
     }
-    let report = runtime.load_dir(&cli.modules).await;
+    // Bind before loading, so a taken port fails at once, not after every build.
+    let listener = match &command {
+        Command::Serve(args) => Some(
+            tokio::net::TcpListener::bind(args.grpc_addr)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on {} (use --grpc-addr)", args.grpc_addr)
+                })?,
+        ),
+        _ => None,
+    };
+    let runtime = Runtime::new(RuntimeConfig {
+        drain_timeout: Duration::from_secs(drain_timeout),
+    });
+    let quiet = listener.is_none();
+    let report = runtime.load_dir(&dir).await;
     for e in &report.errors {
         if quiet {
             eprintln!("warning: {e}");
@@ -139,22 +222,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::error!("{e}");
         }
     }
-    let code = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&runtime, &cli.modules).await?,
+    let code = match command {
+        Command::Serve(_) => {
+            let listener = listener.expect("bound above");
+            serve(&runtime, &dir, listener, api_key).await?
+        }
         Command::Call {
             module,
             method,
             params,
             timeout_ms,
             meta,
-        } => call(&runtime, &module, &method, &params, timeout_ms, meta).await?,
-        Command::Modules { json } => {
-            let modules = runtime.modules();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&modules)?);
-            } else {
-                print!("{}", table::render(&modules));
-            }
+            ..
+        } => local_call(&runtime, &module, &method, &params, timeout_ms, meta).await?,
+        Command::Modules { json, .. } => {
+            let modules: Vec<pb::ModuleInfo> =
+                runtime.modules().iter().map(grpc::module_info).collect();
+            print_modules(&modules, json)?;
             ExitCode::SUCCESS
         }
     };
@@ -162,19 +246,66 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-async fn serve(runtime: &Runtime, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+/// The address `serve` listens on by default.
+const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+
+impl Default for ServeArgs {
+    fn default() -> ServeArgs {
+        ServeArgs {
+            grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("a valid address"),
+        }
+    }
+}
+
+fn print_modules(modules: &[pb::ModuleInfo], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&table::json(modules))?);
+    } else {
+        print!("{}", table::render(modules));
+    }
+    Ok(())
+}
+
+async fn serve(
+    runtime: &Runtime,
+    dir: &std::path::Path,
+    listener: tokio::net::TcpListener,
+    api_key: Option<String>,
+) -> anyhow::Result<ExitCode> {
     // Listen before announcing readiness, so a signal right after it is handled.
     let signals = Signals::new()?;
-    let modules = runtime.modules();
+    let addr = listener.local_addr()?;
+    if grpc::is_exposed(&addr) && api_key.is_none() {
+        tracing::warn!(%addr, "THE gRPC API LISTENS BEYOND THIS MACHINE WITHOUT AN API KEY: anyone who can reach it can call every module. Set --api-key or POLYGLOT_API_KEY.");
+        eprintln!("WARNING: the gRPC API on {addr} is reachable from other machines and has no API key (--api-key).");
+    }
+    let modules: Vec<pb::ModuleInfo> = runtime.modules().iter().map(grpc::module_info).collect();
     println!(
         "polyglot-host serving {} module(s) from {}",
         modules.len(),
         dir.display()
     );
     print!("{}", table::render(&modules));
+    println!("gRPC API on {addr}");
     println!("Ctrl-C or SIGTERM stops it (in-flight calls finish first).");
-    signals.wait().await;
-    tracing::info!("stopping: draining calls in flight, then stopping workers");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(grpc::serve(
+        runtime.clone(),
+        listener,
+        grpc::Auth::new(api_key),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    tokio::select! {
+        () = signals.wait() => {}
+        r = server => {
+            r??;
+            anyhow::bail!("the gRPC server stopped by itself");
+        }
+    }
+    tracing::info!("stopping: no new RPCs; draining calls in flight, then stopping workers");
+    let _ = stop_tx.send(());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -201,7 +332,33 @@ impl Signals {
     }
 }
 
-async fn call(
+fn parse_params(params: &str) -> anyhow::Result<Value> {
+    let json: serde_json::Value = serde_json::from_str(params)
+        .with_context(|| format!("the params are not valid JSON: {params}"))?;
+    Value::from_json(json).context("the params are not valid")
+}
+
+fn print_result(
+    result: serde_json::Value,
+    served_by: &str,
+    version: &str,
+    fallback: bool,
+    us: Option<u64>,
+    meta: bool,
+) -> anyhow::Result<()> {
+    let out = if meta {
+        serde_json::json!({
+            "result": result, "servedBy": served_by, "version": version,
+            "fallback": fallback, "executionTimeUs": us,
+        })
+    } else {
+        result
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+async fn local_call(
     runtime: &Runtime,
     module: &str,
     method: &str,
@@ -209,31 +366,60 @@ async fn call(
     timeout_ms: Option<u64>,
     meta: bool,
 ) -> anyhow::Result<ExitCode> {
-    let json: serde_json::Value = serde_json::from_str(params)
-        .with_context(|| format!("the params are not valid JSON: {params}"))?;
-    let params = Value::from_json(json).context("the params are not valid")?;
+    let params = parse_params(params)?;
     let opts = CallOptions {
         timeout: timeout_ms.map(Duration::from_millis),
         ..CallOptions::default()
     };
     match runtime.call_with(module, method, params, opts).await {
-        Ok(reply) => {
-            let out = if meta {
-                serde_json::json!({
-                    "result": reply.value.to_json(),
-                    "servedBy": reply.served_by,
-                    "version": reply.version,
-                    "fallback": reply.fallback,
-                    "executionTimeUs": reply.execution_time.map(|d| d.as_micros() as u64),
-                })
-            } else {
-                reply.value.to_json()
-            };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+        Ok(r) => {
+            let us = r.execution_time.map(|d| d.as_micros() as u64);
+            print_result(
+                r.value.to_json(),
+                &r.served_by,
+                &r.version,
+                r.fallback,
+                us,
+                meta,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("error ({}): {e}", e.kind());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn remote_call(
+    url: &str,
+    api_key: Option<&str>,
+    module: &str,
+    method: &str,
+    params: &str,
+    timeout_ms: Option<u64>,
+    meta: bool,
+) -> anyhow::Result<ExitCode> {
+    let params = parse_params(params)?;
+    let mut c = client::Client::connect(url, api_key).await?;
+    let req = pb::CallRequest {
+        module: module.into(),
+        method: method.into(),
+        params: serde_json::to_vec(&params)?,
+        codec: pb::Codec::Json as i32,
+        timeout_ms,
+        routing_key: String::new(),
+    };
+    match c.call(req).await {
+        Ok(r) => {
+            let result: serde_json::Value =
+                serde_json::from_slice(&r.result).context("the host's result is not JSON")?;
+            let us = (r.execution_time_us > 0).then_some(r.execution_time_us);
+            print_result(result, &r.served_by, &r.version, r.fallback, us, meta)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(s) => {
+            eprintln!("{}", client::describe(&s));
             Ok(ExitCode::FAILURE)
         }
     }

@@ -1,11 +1,12 @@
-//! The module table: one row per module.
+//! The module list: an aligned table for people, JSON for programs. Both render the API's
+//! `ModuleInfo`, so a local runtime and a remote host (`--connect`) print the same.
 
 use std::fmt::Write as _;
 
-use polyglot_core::ModuleStatus;
+use polyglot_proto::v1::ModuleInfo;
 
-/// Renders modules as an aligned text table.
-pub fn render(modules: &[ModuleStatus]) -> String {
+/// Renders modules as an aligned text table, then each module's last error.
+pub fn render(modules: &[ModuleInfo]) -> String {
     let header = [
         "MODULE",
         "VERSION",
@@ -22,20 +23,14 @@ pub fn render(modules: &[ModuleStatus]) -> String {
             let up = m
                 .instances
                 .iter()
-                .filter(|i| {
-                    matches!(
-                        i.state,
-                        polyglot_core::InstanceState::Healthy
-                            | polyglot_core::InstanceState::Degraded
-                    )
-                })
+                .filter(|i| i.state == "healthy" || i.state == "degraded")
                 .count();
             [
                 m.name.clone(),
                 m.version.clone(),
                 m.language.clone(),
-                format!("{:?}", m.state).to_lowercase(),
-                format!("{:?}", m.health).to_lowercase(),
+                m.state.clone(),
+                m.health.clone(),
                 if m.in_process {
                     "in-process".into()
                 } else {
@@ -71,9 +66,30 @@ pub fn render(modules: &[ModuleStatus]) -> String {
         line(&mut out, &r.each_ref().map(String::as_str));
     }
     for m in modules {
-        if let Some(e) = &m.last_error {
-            let _ = writeln!(out, "  {}: {e}", m.name);
+        if !m.last_error.is_empty() {
+            let _ = writeln!(out, "  {}: {}", m.name, m.last_error);
         }
     }
     out
+}
+
+/// Modules as JSON.
+pub fn json(modules: &[ModuleInfo]) -> serde_json::Value {
+    modules
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "name": m.name, "implementation": m.implementation, "version": m.version,
+                "language": m.language, "inProcess": m.in_process, "state": m.state,
+                "health": m.health, "methods": m.methods, "fallback": m.fallback,
+                "restarts": m.restarts, "inFlight": m.in_flight,
+                "lastError": (!m.last_error.is_empty()).then_some(&m.last_error),
+                "instances": m.instances.iter().map(|i| serde_json::json!({
+                    "index": i.index, "state": i.state, "pid": (i.pid != 0).then_some(i.pid),
+                    "restarts": i.restarts, "inFlight": i.in_flight,
+                    "lastError": (!i.last_error.is_empty()).then_some(&i.last_error),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
 }

@@ -123,7 +123,9 @@ fn help_names_every_command() {
 
 /// Starts `serve` and returns it once the module table is printed.
 fn serve(mods: &Modules) -> std::process::Child {
+    // Port 0: tests run in parallel, each host on its own free port.
     let mut child = host(mods)
+        .args(["serve", "--grpc-addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -135,6 +137,9 @@ fn serve(mods: &Modules) -> std::process::Child {
             break;
         }
         assert!(Instant::now() < deadline);
+    }
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("the host exited before serving: {status:?}");
     }
     // Keep reading stdout so the host never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});

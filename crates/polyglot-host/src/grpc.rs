@@ -1,0 +1,543 @@
+//! The gRPC API: the `polyglot.v1.Runtime` service over a [`Runtime`], the standard
+//! `grpc.health.v1` service (one entry per module plus the overall one), server
+//! reflection, and API-key authentication.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use polyglot_core::{
+    CallError, CallOptions, EventKind, HealthState, LoadError, ModuleStatus, Reply, Runtime,
+    RuntimeEvent, Value,
+};
+use polyglot_proto::v1 as pb;
+use prost::Message as _;
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::Stream;
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Request, Response, Status};
+
+/// How often module health is copied into the gRPC health service: often enough for a
+/// probe to see a failed module within a second.
+const HEALTH_REFRESH: Duration = Duration::from_millis(500);
+
+/// The gRPC service name of the Runtime API, also its entry in the health service.
+pub const RUNTIME_SERVICE: &str = "polyglot.v1.Runtime";
+
+type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The `polyglot.v1.Runtime` service.
+pub struct Api {
+    runtime: Runtime,
+}
+
+#[tonic::async_trait]
+impl pb::runtime_server::Runtime for Api {
+    async fn call(
+        &self,
+        req: Request<pb::CallRequest>,
+    ) -> Result<Response<pb::CallResponse>, Status> {
+        let deadline = grpc_timeout(req.metadata());
+        let r = req.into_inner();
+        let (codec, params, timeout) = prepare(&r, deadline)?;
+        let opts = CallOptions {
+            timeout,
+            progress: None,
+        };
+        let reply = self
+            .runtime
+            .call_with(&r.module, &r.method, params, opts)
+            .await
+            .map_err(|e| status_of(&e))?;
+        Ok(Response::new(response(codec, reply)?))
+    }
+
+    type CallStreamStream = EventStream<pb::CallEvent>;
+
+    async fn call_stream(
+        &self,
+        req: Request<pb::CallRequest>,
+    ) -> Result<Response<Self::CallStreamStream>, Status> {
+        let deadline = grpc_timeout(req.metadata());
+        let r = req.into_inner();
+        let (codec, params, timeout) = prepare(&r, deadline)?;
+        let (ptx, mut prx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(64);
+        let runtime = self.runtime.clone();
+        tokio::spawn(async move {
+            let opts = CallOptions {
+                timeout,
+                progress: Some(ptx),
+            };
+            let call = runtime.call_with(&r.module, &r.method, params, opts);
+            tokio::pin!(call);
+            let progress_event = |v: Value| -> Result<pb::CallEvent, Status> {
+                Ok(pb::CallEvent {
+                    event: Some(pb::call_event::Event::Progress(encode(codec, &v)?)),
+                })
+            };
+            let outcome = loop {
+                tokio::select! {
+                    biased;
+                    Some(p) = prx.recv() => {
+                        if tx.send(progress_event(p)).await.is_err() {
+                            return; // the client went away: dropping the call cancels it
+                        }
+                    }
+                    outcome = &mut call => break outcome,
+                }
+            };
+            // Progress sent before the answer is already queued: deliver it first.
+            while let Ok(p) = prx.try_recv() {
+                let _ = tx.send(progress_event(p)).await;
+            }
+            let last = outcome
+                .map_err(|e| status_of(&e))
+                .and_then(|reply| response(codec, reply))
+                .map(|res| pb::CallEvent {
+                    event: Some(pb::call_event::Event::Result(res)),
+                });
+            let _ = tx.send(last).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_modules(
+        &self,
+        _req: Request<pb::ListModulesRequest>,
+    ) -> Result<Response<pb::ListModulesResponse>, Status> {
+        let modules = self.runtime.modules().iter().map(module_info).collect();
+        Ok(Response::new(pb::ListModulesResponse { modules }))
+    }
+
+    async fn get_module(
+        &self,
+        req: Request<pb::GetModuleRequest>,
+    ) -> Result<Response<pb::ModuleInfo>, Status> {
+        let name = req.into_inner().module;
+        match self.runtime.module(&name) {
+            Some(m) => Ok(Response::new(module_info(&m))),
+            None => Err(status_of(&CallError::ModuleNotFound { module: name })),
+        }
+    }
+
+    async fn reload_module(
+        &self,
+        req: Request<pb::ReloadModuleRequest>,
+    ) -> Result<Response<pb::ReloadModuleResponse>, Status> {
+        let name = req.into_inner().module;
+        match self.runtime.reload(&name).await {
+            Ok(r) => Ok(Response::new(pb::ReloadModuleResponse {
+                module: r.module,
+                old_version: r.old_version,
+                new_version: r.new_version,
+            })),
+            Err(e @ LoadError::NotFound(_)) => Err(Status::not_found(e.to_string())),
+            Err(e) => Err(Status::failed_precondition(format!(
+                "{e} (the running version keeps serving)"
+            ))),
+        }
+    }
+
+    type WatchEventsStream = EventStream<pb::Event>;
+
+    async fn watch_events(
+        &self,
+        req: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let only = req.into_inner().modules;
+        let mut events = self.runtime.subscribe();
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                let e = match events.recv().await {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            missed = n,
+                            "an event watcher fell behind and missed events"
+                        );
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if !only.is_empty() && !only.contains(&e.module) {
+                    continue;
+                }
+                if tx.send(Ok(event(e))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn prepare(
+    r: &pb::CallRequest,
+    deadline: Option<Duration>,
+) -> Result<(pb::Codec, Value, Option<Duration>), Status> {
+    let codec = pb::Codec::try_from(r.codec).unwrap_or(pb::Codec::Unspecified);
+    let params = decode(codec, &r.params).map_err(|e| {
+        invalid_argument(
+            &r.module,
+            &r.method,
+            format!("the params are not valid {}: {e}", codec_name(codec)),
+        )
+    })?;
+    let timeout = match (r.timeout_ms.map(Duration::from_millis), deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok((codec, params, timeout))
+}
+
+fn codec_name(c: pb::Codec) -> &'static str {
+    match c {
+        pb::Codec::Msgpack => "MessagePack",
+        _ => "JSON",
+    }
+}
+
+fn decode(codec: pb::Codec, bytes: &[u8]) -> Result<Value, String> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    match codec {
+        pb::Codec::Msgpack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+        _ => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+    }
+}
+
+fn encode(codec: pb::Codec, v: &Value) -> Result<Vec<u8>, Status> {
+    match codec {
+        pb::Codec::Msgpack => {
+            rmp_serde::to_vec(v).map_err(|e| Status::internal(format!("encoding the result: {e}")))
+        }
+        _ => {
+            serde_json::to_vec(v).map_err(|e| Status::internal(format!("encoding the result: {e}")))
+        }
+    }
+}
+
+fn response(codec: pb::Codec, reply: Reply) -> Result<pb::CallResponse, Status> {
+    Ok(pb::CallResponse {
+        result: encode(codec, &reply.value)?,
+        codec: if codec == pb::Codec::Msgpack {
+            pb::Codec::Msgpack
+        } else {
+            pb::Codec::Json
+        } as i32,
+        served_by: reply.served_by,
+        version: reply.version,
+        fallback: reply.fallback,
+        instance: reply.instance as u32,
+        execution_time_us: reply.execution_time.map_or(0, |d| d.as_micros() as u64),
+    })
+}
+
+/// The gRPC status of a call error: a deliberate code, the error's text, and an
+/// [`pb::ErrorDetail`] in the details.
+pub fn status_of(e: &CallError) -> Status {
+    let mut d = pb::ErrorDetail {
+        kind: e.kind().to_owned(),
+        ..Default::default()
+    };
+    let code = match e {
+        CallError::ModuleNotFound { module } => {
+            d.module = module.clone();
+            Code::NotFound
+        }
+        CallError::MethodNotFound { module, method, .. } => {
+            (d.module, d.method) = (module.clone(), method.clone());
+            Code::NotFound
+        }
+        CallError::Timeout { module, method, .. } => {
+            (d.module, d.method) = (module.clone(), method.clone());
+            Code::DeadlineExceeded
+        }
+        // The call reached a worker that died: it may have run. Retry only if idempotent.
+        CallError::WorkerExited { module, method, .. } => {
+            (d.module, d.method) = (module.clone(), method.clone());
+            Code::Aborted
+        }
+        CallError::Remote {
+            module,
+            method,
+            code,
+            message,
+            data,
+        } => {
+            (d.module, d.method) = (module.clone(), method.clone());
+            (d.code, d.message) = (code.clone(), message.clone());
+            d.data_json = data.as_ref().map(|v| v.to_string()).unwrap_or_default();
+            match code.as_str() {
+                polyglot_core::code::INVALID_PARAMS => Code::InvalidArgument,
+                polyglot_core::code::METHOD_NOT_FOUND => Code::Unimplemented,
+                polyglot_core::code::CANCELLED => Code::Cancelled,
+                polyglot_core::code::FRAME_TOO_LARGE => Code::ResourceExhausted,
+                _ => Code::Unknown,
+            }
+        }
+        CallError::FrameTooLarge { module, method, .. }
+        | CallError::Overloaded { module, method, .. } => {
+            (d.module, d.method) = (module.clone(), method.clone());
+            Code::ResourceExhausted
+        }
+        CallError::Unavailable {
+            module,
+            method,
+            causes,
+        } => {
+            (d.module, d.method) = (module.clone(), method.clone());
+            d.causes = causes
+                .iter()
+                .map(|c| pb::Cause {
+                    implementation: c.implementation.clone(),
+                    reason: c.reason.clone(),
+                })
+                .collect();
+            Code::Unavailable
+        }
+        CallError::FallbackFailed {
+            module,
+            method,
+            causes,
+            served_by,
+            error,
+        } => {
+            let inner = status_of(error);
+            (d.module, d.method) = (module.clone(), method.clone());
+            d.served_by = served_by.clone();
+            d.causes = causes
+                .iter()
+                .map(|c| pb::Cause {
+                    implementation: c.implementation.clone(),
+                    reason: c.reason.clone(),
+                })
+                .collect();
+            if let Ok(inner) = pb::ErrorDetail::decode(inner.details()) {
+                (d.code, d.message, d.data_json) = (inner.code, inner.message, inner.data_json);
+            }
+            inner.code()
+        }
+        CallError::ShuttingDown => Code::Unavailable,
+    };
+    Status::with_details(code, e.to_string(), d.encode_to_vec().into())
+}
+
+fn invalid_argument(module: &str, method: &str, message: String) -> Status {
+    let d = pb::ErrorDetail {
+        kind: "invalid_argument".into(),
+        module: module.into(),
+        method: method.into(),
+        message: message.clone(),
+        ..Default::default()
+    };
+    Status::with_details(Code::InvalidArgument, message, d.encode_to_vec().into())
+}
+
+/// The `grpc-timeout` a client set, if any (`100m`, `5S`, ...).
+fn grpc_timeout(meta: &MetadataMap) -> Option<Duration> {
+    let v = meta.get("grpc-timeout")?.to_str().ok()?;
+    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn lower<T: std::fmt::Debug>(v: T) -> String {
+    format!("{v:?}").to_lowercase()
+}
+
+/// A module's status as the API's message.
+pub fn module_info(m: &ModuleStatus) -> pb::ModuleInfo {
+    pb::ModuleInfo {
+        name: m.name.clone(),
+        implementation: m.implementation.clone(),
+        version: m.version.clone(),
+        language: m.language.clone(),
+        in_process: m.in_process,
+        state: lower(m.state),
+        health: lower(m.health),
+        methods: m.methods.clone(),
+        fallback: m.fallback.clone(),
+        instances: m
+            .instances
+            .iter()
+            .map(|i| pb::InstanceInfo {
+                index: i.index as u32,
+                state: lower(i.state),
+                pid: i.pid.unwrap_or(0),
+                restarts: i.restarts,
+                in_flight: i.in_flight as u64,
+                last_error: i.last_error.clone().unwrap_or_default(),
+            })
+            .collect(),
+        restarts: m.restarts,
+        in_flight: m.in_flight as u64,
+        last_error: m.last_error.clone().unwrap_or_default(),
+    }
+}
+
+fn event(e: RuntimeEvent) -> pb::Event {
+    use pb::event::Kind;
+    let kind = match e.kind {
+        EventKind::WorkerStarted {
+            instance,
+            pid,
+            version,
+        } => Kind::WorkerStarted(pb::WorkerStarted {
+            instance: instance as u32,
+            pid,
+            version,
+        }),
+        EventKind::WorkerExited { instance, reason } => Kind::WorkerExited(pb::WorkerExited {
+            instance: instance as u32,
+            reason,
+        }),
+        EventKind::HealthChanged { instance, from, to } => Kind::HealthChanged(pb::HealthChanged {
+            instance: instance as u32,
+            from: lower(from),
+            to: lower(to),
+        }),
+        EventKind::FallbackUsed { method, served_by } => {
+            Kind::FallbackUsed(pb::FallbackUsed { method, served_by })
+        }
+        EventKind::ReloadDone {
+            old_version,
+            new_version,
+        } => Kind::ReloadDone(pb::ReloadDone {
+            old_version,
+            new_version,
+        }),
+    };
+    pb::Event {
+        timestamp_ms: e.timestamp_ms,
+        module: e.module,
+        kind: Some(kind),
+    }
+}
+
+/// Checks the API key of every Runtime call: `authorization: Bearer KEY` or
+/// `x-api-key: KEY`, compared in constant time. Refusals are counted.
+#[derive(Clone)]
+pub struct Auth {
+    key: Option<Arc<[u8]>>,
+    /// Calls refused for a missing or wrong key.
+    pub refused: Arc<AtomicU64>,
+}
+
+impl Auth {
+    /// Checks keys when `key` is set; lets everything through otherwise.
+    pub fn new(key: Option<String>) -> Auth {
+        Auth {
+            key: key.map(|k| Arc::from(k.into_bytes())),
+            refused: Arc::default(),
+        }
+    }
+
+    fn check(&self, req: Request<()>) -> Result<Request<()>, Status> {
+        let Some(key) = &self.key else {
+            return Ok(req);
+        };
+        let given = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| {
+                req.metadata()
+                    .get("x-api-key")
+                    .and_then(|v| v.to_str().ok())
+            });
+        match given {
+            Some(g) if bool::from(g.as_bytes().ct_eq(key)) => Ok(req),
+            Some(_) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                Err(Status::unauthenticated("wrong API key"))
+            }
+            None => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                Err(Status::unauthenticated(
+                    "an API key is required: send `authorization: Bearer <key>` or `x-api-key: <key>`",
+                ))
+            }
+        }
+    }
+}
+
+/// Serves the gRPC API on `listener` until `shutdown` completes, then stops taking new
+/// RPCs and lets those in flight finish.
+///
+/// # Errors
+/// When the reflection service cannot be built or the server fails.
+pub async fn serve(
+    runtime: Runtime,
+    listener: tokio::net::TcpListener,
+    auth: Auth,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    reporter
+        .set_service_status(RUNTIME_SERVICE, tonic_health::ServingStatus::Serving)
+        .await;
+    let health_task = {
+        let runtime = runtime.clone();
+        let reporter = reporter.clone();
+        tokio::spawn(async move {
+            loop {
+                for m in runtime.modules() {
+                    let status = match m.health {
+                        HealthState::Healthy | HealthState::Degraded => {
+                            tonic_health::ServingStatus::Serving
+                        }
+                        HealthState::Unhealthy => tonic_health::ServingStatus::NotServing,
+                    };
+                    reporter.set_service_status(&m.name, status).await;
+                }
+                tokio::time::sleep(HEALTH_REFRESH).await;
+            }
+        })
+    };
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(polyglot_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(polyglot_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let api = pb::runtime_server::RuntimeServer::with_interceptor(Api { runtime }, move |req| {
+        auth.check(req)
+    });
+    let result = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(api)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    health_task.abort();
+    result?;
+    Ok(())
+}
+
+/// Whether binding `addr` exposes the API beyond this machine.
+pub fn is_exposed(addr: &SocketAddr) -> bool {
+    !addr.ip().is_loopback()
+}
