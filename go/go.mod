@@ -1,0 +1,3 @@
+module polyglot.invalid/go
+
+go 1.22
