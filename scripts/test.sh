@@ -4,8 +4,10 @@
 #   ./scripts/test.sh
 #
 # A missing toolchain is a failure, never a skip. Rust: fmt, clippy (-D warnings), the
-# workspace's unit, end-to-end and doc tests. Python: the worker SDK's pytest suite in
-# the project venv (.venv), which the Rust end-to-end tests also use for Python workers.
+# workspace's unit, end-to-end and doc tests (with workers in Rust, Python, Go and C++).
+# Python: the worker SDK's pytest suite in the project venv (.venv), which the Rust
+# end-to-end tests also use for Python workers. Go: vet and tests. C++: a warning-free
+# CMake build (Debian's packages, installed when missing) and its GoogleTest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,6 +19,23 @@ need() {
 
 need cargo "the Rust toolchain, https://rustup.rs"
 need python3 "CPython 3.9 or newer"
+need go "Go 1.22 or newer, https://go.dev/dl"
+
+step "C++: Debian packages (installed when missing)"
+cpp_packages="g++ cmake ninja-build nlohmann-json3-dev libmsgpack-cxx-dev libgtest-dev"
+missing=""
+for p in $cpp_packages; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    need apt-get "Debian's package manager, to install:$missing"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
+fi
+need cmake "CMake"
+need g++ "a C++17 compiler"
 
 step "Python: project venv with the worker SDK and its test dependencies"
 if [ ! -x .venv/bin/python ]; then
@@ -24,6 +43,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "python[test]"
 export POLYGLOT_TEST_PYTHON="$root/.venv/bin/python"
+
+step "Go: vet and tests (SDK, bundled module)"
+(cd go && go vet ./... && go test ./...)
+(cd polyglot-modules/text-go && go vet ./... && go test ./...)
+
+step "C++: warning-free build and tests"
+cmake -S cpp -B target/cpp -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build target/cpp
+ctest --test-dir target/cpp --output-on-failure
 
 step "Rust: format and lints"
 cargo fmt --all --check
@@ -37,6 +65,7 @@ cargo test --workspace --quiet
 
 step "Python: worker SDK tests"
 .venv/bin/python -m pytest python/tests -q
+
 
 echo
 echo "all suites passed"

@@ -3,6 +3,7 @@
 // msgpack::object tree and without recursion, checking the protocol's rules on the way
 // (string keys, UTF-8 strings, no extension types, bounded depth).
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -40,6 +41,17 @@ void pack_string(Packer& pk, std::string_view s) {
     pk.pack_str_body(s.data(), n);
 }
 
+/// Always a MessagePack float64. (msgpack-cxx's pack_double writes a whole-number double
+/// such as 1.0 as an integer, which would turn a float into an int on the wire.)
+void pack_float64(Packer& pk, double d) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &d, sizeof bits);
+    char buf[9];
+    buf[0] = static_cast<char>(0xcb);
+    for (int i = 0; i < 8; ++i) buf[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xff);
+    pk.pack_bin_body(buf, sizeof buf);  // appends the bytes as they are
+}
+
 void pack_value(Packer& pk, const Value& v, std::size_t depth) {
     switch (v.type()) {
         case Value::value_t::null: pk.pack_nil(); return;
@@ -52,7 +64,7 @@ void pack_value(Packer& pk, const Value& v, std::size_t depth) {
             return;
         case Value::value_t::number_integer: pk.pack_int64(v.get<std::int64_t>()); return;
         case Value::value_t::number_unsigned: pk.pack_uint64(v.get<std::uint64_t>()); return;
-        case Value::value_t::number_float: pk.pack_double(v.get<double>()); return;
+        case Value::value_t::number_float: pack_float64(pk, v.get<double>()); return;
         case Value::value_t::string: pack_string(pk, v.get_ref<const std::string&>()); return;
         case Value::value_t::binary: {
             const auto& b = v.get_binary();

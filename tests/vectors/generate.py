@@ -62,6 +62,8 @@ VALUES = [
     ("int64 max", 2**63 - 1),
     ("uint64 max", 2**64 - 1),
     ("float", 1.5),
+    ("float with a whole value stays a float", 1.0),
+    ("floats in an array stay floats", [1.0, 2.0, -3.0]),
     ("negative float", -0.25),
     ("empty string", ""),
     ("unicode string", "héllo, 世界 🌍"),

@@ -145,21 +145,22 @@ async fn lock_folder(dir: &Path) -> std::io::Result<std::fs::File> {
     .map_err(std::io::Error::other)?
 }
 
-/// The newest modification time under `p` (a file, or a folder walked recursively,
-/// skipping hidden entries such as `.venv` and `.git`).
+/// The newest modification time of the files under `p` (a file, or a folder walked
+/// recursively, skipping hidden entries such as `.venv` and `.git`). Folders' own times
+/// do not count: writing the output into `bin/` touches `bin/`, which is no reason to
+/// build again.
 fn newest(p: &Path) -> Option<SystemTime> {
     let meta = std::fs::metadata(p).ok()?;
-    let own = meta.modified().ok();
     if !meta.is_dir() {
-        return own;
+        return meta.modified().ok();
     }
-    let mut best = own;
+    let mut best = None;
     for entry in std::fs::read_dir(p).ok()?.flatten() {
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
         if let Some(t) = newest(&entry.path()) {
-            best = Some(best.map_or(t, |b| b.max(t)));
+            best = Some(best.map_or(t, |b: SystemTime| b.max(t)));
         }
     }
     best

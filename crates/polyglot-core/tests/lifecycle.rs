@@ -354,3 +354,25 @@ async fn events_tell_what_happened() {
     }
     rt.shutdown().await;
 }
+
+/// Regression: with `inputs: ["."]`, writing the output into `bin/` made `bin/` newer than
+/// the output, so the next start built again for nothing.
+#[tokio::test]
+async fn an_output_inside_its_own_inputs_does_not_rebuild_itself() {
+    let mods = Modules::new();
+    let dir = mods.add(
+        "w",
+        Lang::Rust,
+        json!({"build": {"command": "sh", "args": ["-c", "echo run >> .log; mkdir -p bin; echo x > bin/out.tmp; sleep 0.05; mv bin/out.tmp bin/out"],
+                         "inputs": ["."], "output": "bin/out"}}),
+    );
+    let rt = mods.start().await;
+    std::thread::sleep(Duration::from_millis(20));
+    rt.reload("w").await.unwrap();
+    let runs = std::fs::read_to_string(dir.join(".log"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(runs, 1, "built once, then fresh");
+    rt.shutdown().await;
+}

@@ -9,12 +9,53 @@ use std::time::Duration;
 use polyglot_core::{CallError, InstanceState, Runtime, RuntimeConfig, Value};
 use serde_json::json;
 
+/// Every bundled module, built by its own build step, loaded and ready.
 async fn bundled() -> Runtime {
+    let dir = support::repo().join("polyglot-modules");
     let rt = Runtime::new(RuntimeConfig::default());
-    let report = rt.load_dir(&support::repo().join("polyglot-modules")).await;
+    let report = rt.load_dir(&dir).await;
     assert!(report.errors.is_empty(), "{:#?}", report.errors);
-    assert_eq!(report.ready, ["text-python", "text-rust"]);
+    let mut folders: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("module.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    let mut ready = report.ready.clone();
+    ready.sort();
+    assert_eq!(ready, folders, "every bundled module is ready");
     rt
+}
+
+#[tokio::test]
+async fn the_go_and_cpp_modules_serve_through_the_host() {
+    let rt = bundled().await;
+    let r = rt
+        .call("signal-cpp", "rms", Value::from(json!([[3, 4]])))
+        .await
+        .unwrap();
+    assert!(
+        (r.value.as_f64().unwrap() - 12.5f64.sqrt()).abs() < 1e-6,
+        "{:?}",
+        r.value
+    );
+    let samples = Value::from(json!([[1, 2, 3, 4], 2]));
+    let r = rt
+        .call("signal-cpp", "movingAverage", samples)
+        .await
+        .unwrap();
+    assert_eq!(r.value, Value::from(json!([1.0, 1.5, 2.5, 3.5])));
+    let r = rt
+        .call(
+            "text-go",
+            "wordCount",
+            Value::from(json!([["a b", "c", ""]])),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.value, Value::from(json!([2, 1, 0])));
+    rt.shutdown().await;
 }
 
 #[tokio::test]

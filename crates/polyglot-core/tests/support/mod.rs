@@ -10,12 +10,14 @@ use polyglot_core::{Runtime, RuntimeConfig, Value};
 use serde_json::json;
 
 /// The languages every scenario runs in.
-pub const LANGUAGES: [Lang; 2] = [Lang::Rust, Lang::Python];
+pub const LANGUAGES: [Lang; 4] = [Lang::Rust, Lang::Python, Lang::Go, Lang::Cpp];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Rust,
     Python,
+    Go,
+    Cpp,
 }
 
 pub fn repo() -> PathBuf {
@@ -48,6 +50,73 @@ pub fn rust_worker() -> PathBuf {
     });
     assert!(path.exists(), "no test worker at {}", path.display());
     path
+}
+
+/// The target directory this test runs from (`target/debug/deps/<test>` -> `target`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
+
+fn run(cmd: &mut std::process::Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {cmd:?}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Go test worker (`go/cmd/polyglot-test-worker`), built once with `go build`.
+pub fn go_worker() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let path = target_dir().join("go/polyglot-test-worker");
+    BUILD.call_once(|| {
+        run(
+            std::process::Command::new("go")
+                .args(["build", "-o"])
+                .arg(&path)
+                .arg("./cmd/polyglot-test-worker")
+                .current_dir(repo().join("go")),
+            "building the Go test worker",
+        );
+    });
+    path
+}
+
+/// The C++ test worker (`cpp/test_worker.cpp`), built once with CMake.
+pub fn cpp_worker() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let build = target_dir().join("cpp");
+    BUILD.call_once(|| {
+        let mut configure = std::process::Command::new("cmake");
+        configure
+            .arg("-S")
+            .arg(repo().join("cpp"))
+            .arg("-B")
+            .arg(&build)
+            .arg("-DCMAKE_BUILD_TYPE=Debug");
+        if which("ninja") {
+            configure.args(["-G", "Ninja"]);
+        }
+        run(&mut configure, "configuring the C++ SDK");
+        run(
+            std::process::Command::new("cmake")
+                .arg("--build")
+                .arg(&build)
+                .args(["--target", "polyglot-test-worker"]),
+            "building the C++ test worker",
+        );
+    });
+    build.join("polyglot-test-worker")
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
 /// The Python interpreter for Python workers: `POLYGLOT_TEST_PYTHON` (the test command
@@ -149,6 +218,8 @@ pub fn base_manifest(name: &str, lang: Lang) -> serde_json::Value {
             "args": [repo().join("tests/workers/python_worker.py").display().to_string()],
             "env": {"PYTHONPATH": repo().join("python").display().to_string(), "PYTHONUNBUFFERED": "1"},
         }),
+        Lang::Go => json!({"language": "go", "command": go_worker().display().to_string()}),
+        Lang::Cpp => json!({"language": "cpp", "command": cpp_worker().display().to_string()}),
     };
     let mut m = common;
     merge(&mut m, specific);
