@@ -26,6 +26,7 @@ const ROUNDS: usize = 20_000;
 const CALLS: usize = 200_000;
 const IN_FLIGHT: usize = 64;
 
+#[derive(Clone)]
 struct Row {
     name: String,
     p50_us: f64,
@@ -96,20 +97,48 @@ fn release_worker() -> PathBuf {
     target.join("release/examples/test_worker")
 }
 
+/// A worker program to echo through: its command line and extra environment.
+struct WorkerCmd {
+    language: &'static str,
+    command: PathBuf,
+    args: Vec<String>,
+    env: serde_json::Value,
+}
+
 async fn polyglot(worker: &Path, codec: &str, tmp: &Path) -> Row {
-    let dir = tmp.join(format!("echo-{codec}"));
+    let w = WorkerCmd {
+        language: "rust",
+        command: worker.to_path_buf(),
+        args: vec![],
+        env: serde_json::json!({}),
+    };
+    echo_through(
+        &w,
+        codec,
+        tmp,
+        &format!("polyglot Runtime::call -> Rust worker, {codec}"),
+    )
+    .await
+}
+
+async fn echo_through(w: &WorkerCmd, codec: &str, tmp: &Path, name: &str) -> Row {
+    let dir = tmp
+        .join(format!("echo-{}-{codec}", w.language))
+        .join("echo");
     std::fs::create_dir_all(&dir).unwrap();
+    let mut env = serde_json::json!({"TEST_MAX_CONCURRENCY": IN_FLIGHT.to_string()});
+    if let (Some(e), Some(extra)) = (env.as_object_mut(), w.env.as_object()) {
+        e.extend(extra.clone());
+    }
     let manifest = serde_json::json!({
-        "name": "echo", "language": "rust", "version": "1.0.0",
-        "command": worker.display().to_string(), "codec": codec, "instances": 1,
-        "env": {"TEST_MAX_CONCURRENCY": IN_FLIGHT.to_string()},
+        "name": "echo", "language": w.language, "version": "1.0.0",
+        "command": w.command.display().to_string(), "args": w.args, "codec": codec, "instances": 1,
+        "env": env,
         "healthCheck": {"intervalMs": 60000},
     });
     std::fs::write(dir.join("module.json"), manifest.to_string()).unwrap();
     let rt = Runtime::new(RuntimeConfig::default());
-    let report = rt
-        .load_dir(tmp.join(format!("echo-{codec}")).parent().unwrap())
-        .await;
+    let report = rt.load_dir(dir.parent().unwrap()).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let params = || Value::Array(vec![Value::from("hello")]);
     for _ in 0..2000 {
@@ -143,7 +172,7 @@ async fn polyglot(worker: &Path, codec: &str, tmp: &Path) -> Row {
     rt.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
     Row {
-        name: format!("polyglot Runtime::call -> Rust worker, {codec}"),
+        name: name.to_owned(),
         p50_us: lat[ROUNDS / 2],
         p99_us: lat[ROUNDS * 99 / 100],
         calls_per_s: Some(CALLS as f64 / secs),
@@ -188,6 +217,58 @@ fn host_rss_kib() -> Option<u64> {
     rss
 }
 
+/// The test workers of the other SDKs, built for speed (Go's default build, C++ Release).
+fn other_workers(tmp: &Path) -> Vec<WorkerCmd> {
+    let go = tmp.join("go-test-worker");
+    run(Command::new("go")
+        .args(["build", "-o"])
+        .arg(&go)
+        .arg("./cmd/polyglot-test-worker")
+        .current_dir(repo().join("go")));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let cpp = target.join("cpp-release");
+    run(Command::new("cmake")
+        .arg("-S")
+        .arg(repo().join("cpp"))
+        .arg("-B")
+        .arg(&cpp)
+        .args(["-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"]));
+    run(Command::new("cmake")
+        .arg("--build")
+        .arg(&cpp)
+        .args(["--target", "polyglot-test-worker"]));
+    let python = repo().join(".venv/bin/python");
+    vec![
+        WorkerCmd {
+            language: "go",
+            command: go,
+            args: vec![],
+            env: serde_json::json!({}),
+        },
+        WorkerCmd {
+            language: "cpp",
+            command: cpp.join("polyglot-test-worker"),
+            args: vec![],
+            env: serde_json::json!({}),
+        },
+        WorkerCmd {
+            language: "python",
+            command: if python.exists() {
+                python
+            } else {
+                PathBuf::from("python3")
+            },
+            args: vec![repo()
+                .join("tests/workers/python_worker.py")
+                .display()
+                .to_string()],
+            env: serde_json::json!({"PYTHONPATH": repo().join("python").display().to_string()}),
+        },
+    ]
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` asks for names; there is one, this run.
@@ -202,6 +283,14 @@ fn main() {
         .unwrap();
     let json = rt.block_on(polyglot(&worker, "json", tmp.path()));
     let mp = rt.block_on(polyglot(&worker, "msgpack", tmp.path()));
+    let mut languages = vec![Row {
+        name: "Rust worker".into(),
+        ..mp.clone()
+    }];
+    for w in other_workers(tmp.path()) {
+        let name = format!("{} worker", w.language);
+        languages.push(rt.block_on(echo_through(&w, "msgpack", tmp.path(), &name)));
+    }
     drop(rt);
 
     println!(
@@ -237,6 +326,17 @@ fn main() {
         "  calls/s msgpack / Node      {:.2}  (>= 1.3)",
         mp.calls_per_s.unwrap() / node_tput
     );
+    println!(
+        "\n{:<52} {:>9} {:>9} {:>14}",
+        "per language, Runtime::call over stdio, msgpack", "p50 µs", "p99 µs", "calls/s @64"
+    );
+    for r in &languages {
+        let tput = r.calls_per_s.map_or("-".to_owned(), |c| format!("{c:.0}"));
+        println!(
+            "{:<52} {:>9.1} {:>9.1} {:>14}",
+            r.name, r.p50_us, r.p99_us, tput
+        );
+    }
     match host_rss_kib() {
         Some(kib) => println!(
             "\nidle polyglot-host RSS with the bundled modules: {:.1} MB (target < 30 MB)",
