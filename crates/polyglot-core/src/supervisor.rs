@@ -226,7 +226,7 @@ struct Running {
     spawned: process::Spawned,
     established: Established,
     _stdin: Option<tokio::process::ChildStdin>,
-    _socket_dir: Option<tempfile_dir::TempDir>,
+    _socket_dir: Option<tempfile::TempDir>,
 }
 
 async fn start(cx: &SlotContext) -> Result<Running, StartError> {
@@ -242,7 +242,9 @@ async fn start(cx: &SlotContext) -> Result<Running, StartError> {
     let (socket_dir, listener) = match m.transport {
         TransportKind::Stdio => (None, None),
         TransportKind::Socket => {
-            let dir = tempfile_dir::TempDir::new()
+            let dir = tempfile::Builder::new()
+                .prefix("polyglot-")
+                .tempdir()
                 .map_err(|e| fail(StartFailure::Socket(e.to_string()), vec![]))?;
             let path = dir.path().join("worker.sock");
             let l = tokio::net::UnixListener::bind(&path).map_err(|e| {
@@ -526,48 +528,6 @@ async fn health_loop(
                 "unhealthy: {failures} failed health checks in a row"
             ));
             return;
-        }
-    }
-}
-
-mod tempfile_dir {
-    //! A private temporary directory for a worker's socket, removed when dropped.
-    use std::path::{Path, PathBuf};
-
-    pub(crate) struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub(crate) fn new() -> std::io::Result<TempDir> {
-            let base = std::env::temp_dir();
-            for _ in 0..16 {
-                let p = base.join(format!(
-                    "polyglot-{}-{:016x}",
-                    std::process::id(),
-                    fastrand::u64(..)
-                ));
-                match std::fs::create_dir(&p) {
-                    Ok(()) => {
-                        use std::os::unix::fs::PermissionsExt;
-                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
-                        return Ok(TempDir(p));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(std::io::Error::other(
-                "cannot create a unique temporary directory",
-            ))
-        }
-
-        pub(crate) fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 }
