@@ -15,7 +15,7 @@ use polyglot_protocol::{
     encode_request, frame_payload_len, Codec, ErrorObject, Expected, Frame, FrameReader, Handshake,
     Id, LogLevel, Request, Value, WorkerMessage,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::time::Instant;
 
@@ -53,22 +53,76 @@ struct State {
     closed: Option<String>,
 }
 
-#[derive(Default)]
+/// Where requests go: the worker's stdin pipe, or its socket. Both are written with
+/// non-blocking `try_write`, so a caller can write without waking the writer task.
+pub(crate) enum Sink {
+    /// The stdio transport.
+    Pipe(tokio::net::unix::pipe::Sender),
+    /// The socket transport.
+    Socket(tokio::net::unix::OwnedWriteHalf),
+}
+
+impl Sink {
+    /// The worker's stdin as a sink.
+    pub(crate) fn stdin(stdin: tokio::process::ChildStdin) -> std::io::Result<Sink> {
+        let fd = stdin.into_owned_fd()?;
+        Ok(Sink::Pipe(tokio::net::unix::pipe::Sender::from_owned_fd(fd)?))
+    }
+
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Pipe(p) => p.try_write(buf),
+            Sink::Socket(s) => s.try_write(buf),
+        }
+    }
+
+    async fn writable(&self) -> std::io::Result<()> {
+        match self {
+            Sink::Pipe(p) => p.writable().await,
+            Sink::Socket(s) => s.writable().await,
+        }
+    }
+}
+
+/// The requests waiting to be written. `busy` is set while the writer task owns the
+/// stream (writing, or about to); when it is clear the buffer is empty, and a caller
+/// writes its request itself: one call at a time then costs no task wake-up. Under load
+/// the writer is busy, callers only append, and a burst goes out in one write.
 struct WriteQueue {
-    buf: Mutex<Vec<u8>>,
+    queue: Mutex<Queue>,
     notify: Notify,
+    sink: Sink,
+}
+
+#[derive(Default)]
+struct Queue {
+    buf: Vec<u8>,
+    busy: bool,
 }
 
 impl WriteQueue {
     fn push<R>(&self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-        let mut buf = self.buf.lock().expect("write queue lock");
-        let was_empty = buf.is_empty();
-        let r = f(&mut buf);
-        let wake = was_empty && !buf.is_empty();
-        drop(buf);
-        if wake {
-            self.notify.notify_one();
+        let mut q = self.queue.lock().expect("write queue lock");
+        let before = q.buf.len();
+        let r = f(&mut q.buf);
+        if q.buf.len() == before || q.busy {
+            return r; // nothing added, or the writer takes it with the rest
         }
+        // The writer is idle, so these are the only bytes queued: write them now. The
+        // lock keeps every other writer out, so frames never interleave.
+        match self.sink.try_write(&q.buf) {
+            Ok(n) if n == q.buf.len() => {
+                q.buf.clear();
+                return r;
+            }
+            Ok(n) => {
+                q.buf.drain(..n);
+            }
+            Err(_) => {} // would block, or failed: the writer task finds out
+        }
+        q.busy = true;
+        drop(q);
+        self.notify.notify_one();
         r
     }
 }
@@ -110,9 +164,9 @@ pub(crate) struct Established {
 impl Connection {
     /// Reads the worker's handshake (skipping and reporting non-protocol lines before it),
     /// checks it against the manifest, then starts the reader and writer tasks.
-    pub(crate) async fn establish<R, W>(
+    pub(crate) async fn establish<R>(
         mut input: R,
-        output: W,
+        output: Sink,
         expected: Expected<'_>,
         label: &str,
         instance: usize,
@@ -121,7 +175,6 @@ impl Connection {
     ) -> Result<Established, StartFailure>
     where
         R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
     {
         let mut reader = FrameReader::new(Codec::Json, max_frame);
         let read_handshake = async {
@@ -171,14 +224,18 @@ impl Connection {
             handshake,
             next_id: AtomicU64::new(1),
             state: Mutex::new(State::default()),
-            out: WriteQueue::default(),
+            out: WriteQueue {
+                queue: Mutex::new(Queue::default()),
+                notify: Notify::new(),
+                sink: output,
+            },
             outstanding: AtomicUsize::new(0),
             trouble: Mutex::new(None),
             trouble_notify: Notify::new(),
             stats: ConnStats::default(),
         });
         let reader = tokio::spawn(conn.clone().read_loop(input, reader));
-        let writer = tokio::spawn(conn.clone().write_loop(output));
+        let writer = tokio::spawn(conn.clone().write_loop());
         Ok(Established {
             conn,
             reader,
@@ -440,29 +497,43 @@ impl Connection {
         Ok(())
     }
 
-    async fn write_loop<W: AsyncWrite + Unpin>(self: Arc<Self>, mut output: W) {
+    async fn write_loop(self: Arc<Self>) {
         let mut spare = Vec::new();
         loop {
             let notified = self.out.notify.notified();
-            std::mem::swap(
-                &mut *self.out.buf.lock().expect("write queue lock"),
-                &mut spare,
-            );
-            if !spare.is_empty() {
-                if let Err(e) = output.write_all(&spare).await {
-                    tracing::debug!(module = %self.label, instance = self.instance, error = %e,
-                        "writing to the worker failed");
+            {
+                let mut q = self.out.queue.lock().expect("write queue lock");
+                if q.buf.is_empty() {
+                    q.busy = false;
+                } else {
+                    std::mem::swap(&mut q.buf, &mut spare);
+                    q.busy = true;
+                }
+            }
+            if spare.is_empty() {
+                if self.is_closed() {
                     return;
                 }
-                let _ = output.flush().await;
-                spare.clear();
+                notified.await;
                 continue;
             }
-            if self.is_closed() {
-                let _ = output.shutdown().await;
-                return;
+            let mut written = 0;
+            while written < spare.len() {
+                let r = match self.out.sink.writable().await {
+                    Ok(()) => self.out.sink.try_write(&spare[written..]),
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => {
+                        tracing::debug!(module = %self.label, instance = self.instance, error = %e,
+                            "writing to the worker failed");
+                        return;
+                    }
+                }
             }
-            notified.await;
+            spare.clear();
         }
     }
 }

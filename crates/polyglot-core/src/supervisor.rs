@@ -12,7 +12,7 @@ use polyglot_protocol::{Expected, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::connection::{ConnError, Connection, Established};
+use crate::connection::{ConnError, Connection, Established, Sink};
 use crate::error::{StartError, StartFailure};
 use crate::events::{EventKind, Events};
 use crate::manifest::{Manifest, RestartPolicy, TransportKind};
@@ -285,9 +285,10 @@ async fn start(cx: &SlotContext) -> Result<Running, StartError> {
     };
     let connect = async {
         if let Some((stdout, stdin)) = pipes {
+            let sink = Sink::stdin(stdin).map_err(|e| StartFailure::Io(e.to_string()))?;
             return Connection::establish(
                 stdout,
-                stdin,
+                sink,
                 expected,
                 &cx.label,
                 index,
@@ -305,7 +306,7 @@ async fn start(cx: &SlotContext) -> Result<Running, StartError> {
         let (r, w) = stream.into_split();
         Connection::establish(
             r,
-            w,
+            Sink::Socket(w),
             expected,
             &cx.label,
             index,
