@@ -66,7 +66,9 @@ impl Sink {
     /// The worker's stdin as a sink.
     pub(crate) fn stdin(stdin: tokio::process::ChildStdin) -> std::io::Result<Sink> {
         let fd = stdin.into_owned_fd()?;
-        Ok(Sink::Pipe(tokio::net::unix::pipe::Sender::from_owned_fd(fd)?))
+        Ok(Sink::Pipe(tokio::net::unix::pipe::Sender::from_owned_fd(
+            fd,
+        )?))
     }
 
     fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
