@@ -93,24 +93,39 @@ pub(crate) fn spawn(
     let stdout = child.stdout.take();
     let stderr = child.stderr.take().expect("piped stderr");
     let tail = StderrTail::default();
-    let stderr_done = {
-        let tail = tail.clone();
-        let module = label.to_owned();
-        let pid = child.id().unwrap_or(0);
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(target: "polyglot::worker", module = %module, instance, pid, "{line}");
-                tail.push(line);
-            }
-        })
-    };
+    let pid = child.id().unwrap_or(0);
+    let stderr_done = forward_lines(stderr, label, instance, pid, "stderr", Some(tail.clone()));
     Ok(Spawned {
         child,
         stdin,
         stdout,
         stderr: tail,
         stderr_done,
+    })
+}
+
+/// Forwards every line a worker writes on one of its streams to the host's log, tagged with
+/// the module, instance, pid and stream; keeps the last lines in `tail` if given.
+pub(crate) fn forward_lines<R>(
+    stream: R,
+    label: &str,
+    instance: usize,
+    pid: u32,
+    name: &'static str,
+    tail: Option<StderrTail>,
+) -> tokio::task::JoinHandle<()>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    let module = label.to_owned();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(target: "polyglot::worker", module = %module, instance, pid, stream = name, "{line}");
+            if let Some(t) = &tail {
+                t.push(line);
+            }
+        }
     })
 }
 

@@ -279,7 +279,8 @@ async fn start(cx: &SlotContext) -> Result<Running, StartError> {
     let (pipes, keep_stdin, listener) = match listener {
         None => (Some((stdout, stdin)), None, None),
         Some((l, _)) => {
-            forward_stdout(stdout, cx.label.clone(), index);
+            let pid = cx.instance.pid.load(Ordering::Relaxed);
+            process::forward_lines(stdout, &cx.label, index, pid, "stdout", None);
             (None, Some(stdin), Some(l))
         }
     };
@@ -357,16 +358,6 @@ fn take_stdin(s: &mut process::Spawned) -> tokio::process::ChildStdin {
 
 fn take_stdout(s: &mut process::Spawned) -> tokio::process::ChildStdout {
     s.stdout.take().expect("piped stdout, taken once")
-}
-
-fn forward_stdout(out: tokio::process::ChildStdout, label: String, instance: usize) {
-    use tokio::io::AsyncBufReadExt;
-    tokio::spawn(async move {
-        let mut lines = tokio::io::BufReader::new(out).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tracing::info!(target: "polyglot::worker", module = %label, instance, stream = "stdout", "{line}");
-        }
-    });
 }
 
 /// Serves until the worker ends or `stop`. Returns true when stopped on purpose.

@@ -294,13 +294,7 @@ pub fn status_of(e: &CallError) -> Status {
             causes,
         } => {
             (d.module, d.method) = (module.clone(), method.clone());
-            d.causes = causes
-                .iter()
-                .map(|c| pb::Cause {
-                    implementation: c.implementation.clone(),
-                    reason: c.reason.clone(),
-                })
-                .collect();
+            d.causes = proto_causes(causes);
             Code::Unavailable
         }
         CallError::FallbackFailed {
@@ -313,13 +307,7 @@ pub fn status_of(e: &CallError) -> Status {
             let inner = status_of(error);
             (d.module, d.method) = (module.clone(), method.clone());
             d.served_by = served_by.clone();
-            d.causes = causes
-                .iter()
-                .map(|c| pb::Cause {
-                    implementation: c.implementation.clone(),
-                    reason: c.reason.clone(),
-                })
-                .collect();
+            d.causes = proto_causes(causes);
             if let Ok(inner) = pb::ErrorDetail::decode(inner.details()) {
                 (d.code, d.message, d.data_json) = (inner.code, inner.message, inner.data_json);
             }
@@ -328,6 +316,16 @@ pub fn status_of(e: &CallError) -> Status {
         CallError::ShuttingDown => Code::Unavailable,
     };
     Status::with_details(code, e.to_string(), d.encode_to_vec().into())
+}
+
+fn proto_causes(causes: &[polyglot_core::Cause]) -> Vec<pb::Cause> {
+    causes
+        .iter()
+        .map(|c| pb::Cause {
+            implementation: c.implementation.clone(),
+            reason: c.reason.clone(),
+        })
+        .collect()
 }
 
 fn invalid_argument(module: &str, method: &str, message: String) -> Status {
