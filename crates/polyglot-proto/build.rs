@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // A session's chunks pass through without a copy.
+        .bytes(".polyglot.v1.Chunk.data")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -53,13 +53,16 @@ struct State {
     closed: Option<String>,
 }
 
-/// Where requests go: the worker's stdin pipe, or its socket. Both are written with
-/// non-blocking `try_write`, so a caller can write without waking the writer task.
+/// Where requests go: the worker's stdin pipe, its socket, or a gRPC session. All are
+/// written with non-blocking `try_write`, so a caller can write without waking the writer
+/// task.
 pub(crate) enum Sink {
     /// The stdio transport.
     Pipe(tokio::net::unix::pipe::Sender),
     /// The socket transport.
     Socket(tokio::net::unix::OwnedWriteHalf),
+    /// The gRPC transport: chunks of a `Session` stream.
+    Grpc(mpsc::Sender<polyglot_proto::v1::Chunk>),
 }
 
 impl Sink {
@@ -75,6 +78,21 @@ impl Sink {
         match self {
             Sink::Pipe(p) => p.try_write(buf),
             Sink::Socket(s) => s.try_write(buf),
+            Sink::Grpc(tx) => match tx.try_reserve() {
+                Ok(permit) => {
+                    let n = buf.len().min(crate::grpc::CHUNK);
+                    permit.send(polyglot_proto::v1::Chunk {
+                        data: bytes::Bytes::copy_from_slice(&buf[..n]),
+                    });
+                    Ok(n)
+                }
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    Err(std::io::ErrorKind::WouldBlock.into())
+                }
+                Err(mpsc::error::TrySendError::Closed(())) => {
+                    Err(std::io::ErrorKind::BrokenPipe.into())
+                }
+            },
         }
     }
 
@@ -82,6 +100,10 @@ impl Sink {
         match self {
             Sink::Pipe(p) => p.writable().await,
             Sink::Socket(s) => s.writable().await,
+            Sink::Grpc(tx) => match tx.reserve().await {
+                Ok(_) => Ok(()),
+                Err(_) => Err(std::io::ErrorKind::BrokenPipe.into()),
+            },
         }
     }
 }
@@ -153,6 +175,8 @@ pub(crate) struct Connection {
     /// Why the worker cannot be trusted any more (garbage, unknown ids), once it is so.
     trouble: Mutex<Option<String>>,
     trouble_notify: Notify,
+    /// With the gRPC transport: `$health` is the worker's `Health` RPC.
+    health_rpc: Option<crate::grpc::WorkerClient>,
     pub(crate) stats: ConnStats,
 }
 
@@ -166,6 +190,7 @@ pub(crate) struct Established {
 impl Connection {
     /// Reads the worker's handshake (skipping and reporting non-protocol lines before it),
     /// checks it against the manifest, then starts the reader and writer tasks.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn establish<R>(
         mut input: R,
         output: Sink,
@@ -174,48 +199,21 @@ impl Connection {
         instance: usize,
         max_frame: usize,
         handshake_timeout: Duration,
+        health_rpc: Option<crate::grpc::WorkerClient>,
     ) -> Result<Established, StartFailure>
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
         let mut reader = FrameReader::new(Codec::Json, max_frame);
-        let read_handshake = async {
-            loop {
-                while let Some(frame) = reader.next_frame() {
-                    match frame {
-                        Frame::Data(line) if Handshake::is_candidate(line) => {
-                            let h = Handshake::parse(line)?;
-                            h.check(&expected)?;
-                            return Ok(h);
-                        }
-                        Frame::Data(line) => {
-                            let text = String::from_utf8_lossy(line);
-                            tracing::warn!(
-                                module = %label, instance,
-                                line = %text.chars().take(200).collect::<String>(),
-                                "worker printed a non-protocol line before its handshake; skipped"
-                            );
-                        }
-                        Frame::TooLarge { size, .. } => tracing::warn!(
-                            module = %label, instance, size,
-                            "worker printed an oversize line before its handshake; skipped"
-                        ),
-                    }
-                }
-                let n = input
-                    .read(reader.read_buf())
-                    .await
-                    .map_err(|e| StartFailure::Io(e.to_string()))?;
-                if n == 0 {
-                    return Err(StartFailure::Io("its output closed".into()));
-                }
-                reader.filled(n);
-            }
-        };
-        let handshake = match tokio::time::timeout(handshake_timeout, read_handshake).await {
-            Ok(r) => r?,
-            Err(_) => return Err(StartFailure::NoHandshake(handshake_timeout)),
-        };
+        let handshake = read_handshake(
+            &mut input,
+            &mut reader,
+            expected,
+            label,
+            instance,
+            handshake_timeout,
+        )
+        .await?;
         reader.set_codec(handshake.codec);
         let conn = Arc::new(Connection {
             label: Arc::from(label),
@@ -234,6 +232,7 @@ impl Connection {
             outstanding: AtomicUsize::new(0),
             trouble: Mutex::new(None),
             trouble_notify: Notify::new(),
+            health_rpc,
             stats: ConnStats::default(),
         });
         let reader = tokio::spawn(conn.clone().read_loop(input, reader));
@@ -244,7 +243,6 @@ impl Connection {
             writer,
         })
     }
-
     pub(crate) fn handshake(&self) -> &Handshake {
         &self.handshake
     }
@@ -280,6 +278,15 @@ impl Connection {
         progress: Option<mpsc::UnboundedSender<Value>>,
         limit: usize,
     ) -> Result<(Value, Option<u64>), ConnError> {
+        if method == "$health" {
+            if let Some(client) = &self.health_rpc {
+                let left = deadline.saturating_duration_since(Instant::now());
+                return crate::grpc::health(client, left)
+                    .await
+                    .map(|v| (v, None))
+                    .map_err(ConnError::Remote);
+            }
+        }
         if self.outstanding.fetch_add(1, Ordering::Relaxed) >= limit {
             self.outstanding.fetch_sub(1, Ordering::Relaxed);
             return Err(ConnError::Overloaded);
@@ -537,6 +544,58 @@ impl Connection {
             }
             spare.clear();
         }
+    }
+}
+
+/// Reads a worker's handshake line (skipping and reporting non-protocol lines before it)
+/// and checks it against the manifest. Bytes after it stay in `reader`.
+pub(crate) async fn read_handshake<R>(
+    input: &mut R,
+    reader: &mut FrameReader,
+    expected: Expected<'_>,
+    label: &str,
+    instance: usize,
+    timeout: Duration,
+) -> Result<Handshake, StartFailure>
+where
+    R: AsyncRead + Unpin,
+{
+    let read = async {
+        loop {
+            while let Some(frame) = reader.next_frame() {
+                match frame {
+                    Frame::Data(line) if Handshake::is_candidate(line) => {
+                        let h = Handshake::parse(line)?;
+                        h.check(&expected)?;
+                        return Ok(h);
+                    }
+                    Frame::Data(line) => {
+                        let text = String::from_utf8_lossy(line);
+                        tracing::warn!(
+                            module = %label, instance,
+                            line = %text.chars().take(200).collect::<String>(),
+                            "worker printed a non-protocol line before its handshake; skipped"
+                        );
+                    }
+                    Frame::TooLarge { size, .. } => tracing::warn!(
+                        module = %label, instance, size,
+                        "worker printed an oversize line before its handshake; skipped"
+                    ),
+                }
+            }
+            let n = input
+                .read(reader.read_buf())
+                .await
+                .map_err(|e| StartFailure::Io(e.to_string()))?;
+            if n == 0 {
+                return Err(StartFailure::Io("its output closed".into()));
+            }
+            reader.filled(n);
+        }
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(r) => r,
+        Err(_) => Err(StartFailure::NoHandshake(timeout)),
     }
 }
 

@@ -222,6 +222,9 @@ pub enum StartFailure {
     /// The socket transport could not be set up.
     #[error("socket transport: {0}")]
     Socket(String),
+    /// The gRPC transport could not connect or open its session.
+    #[error("gRPC transport: {0}")]
+    Grpc(String),
 }
 
 /// A module's build step failed.

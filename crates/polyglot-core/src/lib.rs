@@ -2,8 +2,8 @@
 //! async functions, out of process and supervised.
 //!
 //! A [`Runtime`] loads module folders (each with a `module.json`), builds what needs
-//! building, starts each module's workers and talks to them over stdio or a local socket
-//! with the protocol of `docs/protocol.md`. It restarts crashed workers with back-off,
+//! building, starts each module's workers and talks to them over stdio, a local socket or
+//! gRPC with the protocol of `docs/protocol.md`, or connects to remote gRPC workers. It restarts crashed workers with back-off,
 //! checks their health, falls back to another implementation when a module is
 //! unavailable, and reloads a module without dropping a call.
 //!
@@ -26,6 +26,7 @@
 //! - `build`: running a module's build step when its output is stale.
 //! - `process`: spawning a worker: environment, process group, death with the host.
 //! - `connection`: one worker's stream, many calls multiplexed by id.
+//! - `grpc`: the gRPC transport: connecting, opening a session, the `Health` RPC.
 //! - `supervisor`: start, handshake, restart with back-off, health checks.
 //! - `module`: a loaded module: its pool, routing, draining, status.
 //! - `runtime`: [`Runtime`], the registry, the call path and fallback, reload, shutdown.
@@ -41,6 +42,7 @@ mod discovery;
 pub mod docs;
 mod error;
 mod events;
+mod grpc;
 mod manifest;
 mod module;
 #[allow(unsafe_code)] // pre_exec and kill, each with a SAFETY comment

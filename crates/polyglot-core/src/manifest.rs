@@ -67,6 +67,9 @@ pub struct Manifest {
     pub fallback: Vec<Fallback>,
     /// How the host talks to the worker.
     pub transport: TransportKind,
+    /// A remote gRPC worker the host does not start: `http://host:port` or
+    /// `unix:/path`. Its transport is `Grpc`; `program` is empty.
+    pub endpoint: Option<String>,
     /// The codec after the handshake.
     pub codec: Codec,
     /// How many worker processes serve the module.
@@ -138,6 +141,20 @@ pub enum TransportKind {
     Stdio,
     /// A local socket the host listens on; the worker connects.
     Socket,
+    /// gRPC: the worker listens and announces its address; the host connects and opens a
+    /// `Session` (`docs/protocol.md`, section 10). Also the transport of an `endpoint`.
+    Grpc,
+}
+
+impl TransportKind {
+    /// Its name in manifests and in `POLYGLOT_TRANSPORT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Stdio => "stdio",
+            TransportKind::Socket => "socket",
+            TransportKind::Grpc => "grpc",
+        }
+    }
 }
 
 /// How to build a worker.
@@ -223,6 +240,8 @@ struct RawManifest {
     fallback: Option<OneOrMany>,
     #[serde(default)]
     transport: Option<TransportKind>,
+    #[serde(default)]
+    endpoint: Option<String>,
     #[serde(default)]
     codec: Option<Codec>,
     #[serde(default)]
@@ -349,7 +368,38 @@ impl Manifest {
         if raw.language.trim().is_empty() {
             return Err(err("language", "must not be empty".into()));
         }
+        let endpoint = match &raw.endpoint {
+            None => None,
+            Some(e) => {
+                if raw.command.is_some() || raw.path.is_some() {
+                    return Err(err(
+                        "endpoint",
+                        "a remote worker is not started by the host: give `endpoint` or \
+                         `command`/`path`, not both"
+                            .into(),
+                    ));
+                }
+                if raw.build.is_some() {
+                    return Err(err(
+                        "endpoint",
+                        "a remote worker has no build step here: remove `build`".into(),
+                    ));
+                }
+                if matches!(raw.transport, Some(t) if t != TransportKind::Grpc) {
+                    return Err(err(
+                        "transport",
+                        "a remote `endpoint` is reached over gRPC: use \"grpc\" or leave it out"
+                            .into(),
+                    ));
+                }
+                Some(valid_endpoint(e).map_err(|m| err("endpoint", m))?)
+            }
+        };
         let program = match (&raw.command, &raw.path) {
+            _ if endpoint.is_some() => Program {
+                command: PathBuf::new(),
+                args: Vec::new(),
+            },
             (Some(cmd), path) => {
                 let command = resolve_command(cmd, dir).map_err(|m| err("command", m))?;
                 let mut args = raw.args.clone();
@@ -366,7 +416,9 @@ impl Manifest {
             (None, None) => {
                 return Err(err(
                     "",
-                    "needs `command` (a program to run) or `path` (the worker's entry file)".into(),
+                    "needs `command` (a program to run), `path` (the worker's entry file) or \
+                     `endpoint` (a remote gRPC worker)"
+                        .into(),
                 ))
             }
         };
@@ -529,7 +581,12 @@ impl Manifest {
             program,
             capabilities: raw.capabilities,
             fallback,
-            transport: raw.transport.unwrap_or(TransportKind::Stdio),
+            transport: if endpoint.is_some() {
+                TransportKind::Grpc
+            } else {
+                raw.transport.unwrap_or(TransportKind::Stdio)
+            },
+            endpoint,
             codec: raw.codec.unwrap_or_default(),
             instances,
             timeout,
@@ -560,6 +617,7 @@ impl Manifest {
             capabilities: Vec::new(),
             fallback: Vec::new(),
             transport: TransportKind::Stdio,
+            endpoint: None,
             codec: Codec::Json,
             instances: 1,
             timeout: DEFAULT_TIMEOUT,
@@ -586,6 +644,43 @@ impl Manifest {
         m.fallback = Vec::new();
         m.instances = 1;
         m
+    }
+}
+
+/// Checks a remote worker's address: `http://host:port` or `unix:/absolute/path`.
+fn valid_endpoint(e: &str) -> Result<String, String> {
+    if let Some(path) = e.strip_prefix("unix:") {
+        if !path.starts_with('/') {
+            return Err(format!(
+                "{e:?}: a Unix socket endpoint needs an absolute path"
+            ));
+        }
+        return Ok(e.to_owned());
+    }
+    if e.starts_with("https://") {
+        return Err(format!(
+            "{e:?}: TLS to remote workers is not supported yet; use http:// inside a trusted \
+             network, or a Unix socket"
+        ));
+    }
+    let Some(rest) = e.strip_prefix("http://") else {
+        return Err(format!(
+            "{e:?} is not an endpoint: expected http://host:port or unix:/path"
+        ));
+    };
+    let authority = rest.trim_end_matches('/');
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            if authority.contains('/') {
+                return Err(format!(
+                    "{e:?}: an endpoint has no path, just http://host:port"
+                ));
+            }
+            Ok(format!("http://{authority}"))
+        }
+        _ => Err(format!(
+            "{e:?}: expected http://host:port with a port number"
+        )),
     }
 }
 
@@ -700,6 +795,17 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_endpoint_is_a_remote_grpc_worker() {
+        let m = parse(&format!(r#"{{{MIN},"endpoint":"http://10.0.0.7:7070/"}}"#)).unwrap();
+        assert_eq!(m.endpoint.as_deref(), Some("http://10.0.0.7:7070"));
+        assert_eq!(m.transport, TransportKind::Grpc);
+        let m = parse(&format!(r#"{{{MIN},"endpoint":"unix:/run/w.sock"}}"#)).unwrap();
+        assert_eq!(m.endpoint.as_deref(), Some("unix:/run/w.sock"));
+        let m = parse(&format!(r#"{{{MIN},"path":"w","transport":"grpc"}}"#)).unwrap();
+        assert_eq!((m.transport, m.endpoint), (TransportKind::Grpc, None));
+    }
+
     /// Each case: a manifest body, the field the error must name, and a word it must use.
     #[test]
     fn every_bad_field_is_named() {
@@ -741,6 +847,41 @@ mod tests {
                 &format!(r#"{{{MIN},"path":"w","codec":"xml"}}"#),
                 "codec",
                 "msgpack",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","endpoint":"http://h:1"}}"#),
+                "endpoint",
+                "not both",
+            ),
+            (
+                &format!(r#"{{{MIN},"endpoint":"http://h"}}"#),
+                "endpoint",
+                "port",
+            ),
+            (
+                &format!(r#"{{{MIN},"endpoint":"h:7070"}}"#),
+                "endpoint",
+                "http://host:port",
+            ),
+            (
+                &format!(r#"{{{MIN},"endpoint":"https://h:443"}}"#),
+                "endpoint",
+                "TLS",
+            ),
+            (
+                &format!(r#"{{{MIN},"endpoint":"unix:sock"}}"#),
+                "endpoint",
+                "absolute",
+            ),
+            (
+                &format!(r#"{{{MIN},"endpoint":"http://h:1","transport":"stdio"}}"#),
+                "transport",
+                "grpc",
+            ),
+            (
+                &format!(r#"{{{MIN},"endpoint":"http://h:1","build":"make"}}"#),
+                "endpoint",
+                "build",
             ),
             (
                 &format!(r#"{{{MIN},"path":"w","timeoutMs":0}}"#),

@@ -381,20 +381,23 @@ impl Module {
         let (instances, health) = match &self.backend {
             Backend::InProcess(_) => (Vec::new(), HealthState::Healthy),
             Backend::Workers(list) => {
-                let inst: Vec<InstanceStatus> = list
-                    .iter()
-                    .map(|i| InstanceStatus {
-                        index: i.index,
-                        state: i.state(),
-                        pid: match i.pid.load(Ordering::Relaxed) {
-                            0 => None,
-                            p => Some(p),
-                        },
-                        restarts: i.restarts.load(Ordering::Relaxed),
-                        in_flight: i.connection().map_or(0, |c| c.outstanding()),
-                        last_error: i.last_error.lock().expect("last error lock").clone(),
-                    })
-                    .collect();
+                let inst: Vec<InstanceStatus> =
+                    list.iter()
+                        .map(|i| InstanceStatus {
+                            index: i.index,
+                            state: i.state(),
+                            pid: match i.pid.load(Ordering::Relaxed) {
+                                0 => None,
+                                p => Some(p),
+                            },
+                            address: self.manifest.endpoint.clone().or_else(|| {
+                                i.connection().and_then(|c| c.handshake().address.clone())
+                            }),
+                            restarts: i.restarts.load(Ordering::Relaxed),
+                            in_flight: i.connection().map_or(0, |c| c.outstanding()),
+                            last_error: i.last_error.lock().expect("last error lock").clone(),
+                        })
+                        .collect();
                 let up = inst
                     .iter()
                     .filter(|i| i.state == InstanceState::Healthy)

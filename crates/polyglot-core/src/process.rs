@@ -10,7 +10,7 @@ use polyglot_protocol::{env, PROTOCOL_VERSION};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::manifest::{Manifest, TransportKind};
+use crate::manifest::Manifest;
 
 /// How many of a worker's last stderr lines are kept for error reports: enough for a
 /// stack trace's last frames and the error line, short enough to read in a log.
@@ -68,13 +68,7 @@ pub(crate) fn spawn(
         .env(env::MODULE, module)
         .env(env::VERSION, &m.version)
         .env(env::CODEC, m.codec.as_str())
-        .env(
-            env::TRANSPORT,
-            match m.transport {
-                TransportKind::Stdio => "stdio",
-                TransportKind::Socket => "socket",
-            },
-        )
+        .env(env::TRANSPORT, m.transport.as_str())
         .env(env::MAX_FRAME, m.max_frame.to_string())
         .env(env::INSTANCE, instance.to_string())
         .stdin(Stdio::piped())

@@ -41,8 +41,11 @@ pub struct InstanceStatus {
     pub index: usize,
     /// Its state.
     pub state: InstanceState,
-    /// Its process id, once started.
+    /// Its process id, once started (none for a remote worker).
     pub pid: Option<u32>,
+    /// Where the host reaches it over gRPC: the socket or port a gRPC worker announced,
+    /// or a remote worker's endpoint. None for stdio and socket workers.
+    pub address: Option<String>,
     /// How often it was restarted.
     pub restarts: u64,
     /// Calls in flight on it.

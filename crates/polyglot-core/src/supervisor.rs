@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use polyglot_protocol::{Expected, Value};
+use polyglot_protocol::{Codec, Expected, FrameReader, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::connection::{ConnError, Connection, Established, Sink};
+use crate::connection::{read_handshake, ConnError, Connection, Established, Sink};
 use crate::error::{StartError, StartFailure};
 use crate::events::{EventKind, Events};
+use crate::grpc;
 use crate::manifest::{Manifest, RestartPolicy, TransportKind};
 use crate::process;
 
@@ -186,7 +187,8 @@ pub(crate) async fn supervise(cx: SlotContext, mut stop: watch::Receiver<bool>) 
         if *stop.borrow() {
             break;
         }
-        if !cx.budget.take() {
+        // A remote worker is someone else's to restart: reconnect for as long as it takes.
+        if cx.manifest.endpoint.is_none() && !cx.budget.take() {
             let last = cx
                 .instance
                 .last_error
@@ -223,7 +225,8 @@ pub(crate) async fn supervise(cx: SlotContext, mut stop: watch::Receiver<bool>) 
 }
 
 struct Running {
-    spawned: process::Spawned,
+    /// The worker process; `None` for a remote worker (`endpoint`).
+    spawned: Option<process::Spawned>,
     established: Established,
     _stdin: Option<tokio::process::ChildStdin>,
     _socket_dir: Option<tempfile::TempDir>,
@@ -231,6 +234,9 @@ struct Running {
 
 async fn start(cx: &SlotContext) -> Result<Running, StartError> {
     let m = &cx.manifest;
+    if let Some(endpoint) = &m.endpoint {
+        return start_remote(cx, endpoint).await;
+    }
     let index = cx.instance.index;
     let fail = |reason: StartFailure, stderr: Vec<String>| StartError {
         module: cx.label.clone(),
@@ -240,7 +246,7 @@ async fn start(cx: &SlotContext) -> Result<Running, StartError> {
         stderr,
     };
     let (socket_dir, listener) = match m.transport {
-        TransportKind::Stdio => (None, None),
+        TransportKind::Stdio | TransportKind::Grpc => (None, None),
         TransportKind::Socket => {
             let dir = tempfile::Builder::new()
                 .prefix("polyglot-")
@@ -264,57 +270,93 @@ async fn start(cx: &SlotContext) -> Result<Running, StartError> {
         listener.as_ref().map(|(_, p)| p.as_path()),
     )
     .map_err(|e| fail(StartFailure::Spawn(e.to_string()), vec![]))?;
-    cx.instance
-        .pid
-        .store(spawned.child.id().unwrap_or(0), Ordering::Relaxed);
+    let pid = spawned.child.id().unwrap_or(0);
+    cx.instance.pid.store(pid, Ordering::Relaxed);
     let expected = Expected {
         module: &cx.module,
         codec: m.codec,
         capabilities: &m.capabilities,
     };
     let stdin = take_stdin(&mut spawned);
-    let stdout = take_stdout(&mut spawned);
-    // With the socket transport, stdout is free (forwarded to the log) and stdin stays
-    // open but unused: the worker exits when the host, and so its stdin, goes away.
-    let (pipes, keep_stdin, listener) = match listener {
-        None => (Some((stdout, stdin)), None, None),
-        Some((l, _)) => {
-            let pid = cx.instance.pid.load(Ordering::Relaxed);
-            process::forward_lines(stdout, &cx.label, index, pid, "stdout", None);
-            (None, Some(stdin), Some(l))
-        }
-    };
+    let mut stdout = take_stdout(&mut spawned);
     let connect = async {
-        if let Some((stdout, stdin)) = pipes {
-            let sink = Sink::stdin(stdin).map_err(|e| StartFailure::Io(e.to_string()))?;
-            return Connection::establish(
-                stdout,
-                sink,
-                expected,
-                &cx.label,
-                index,
-                m.max_frame,
-                m.handshake_timeout,
-            )
-            .await;
+        match (m.transport, listener) {
+            (TransportKind::Socket, Some((l, _))) => {
+                // Stdout is free (forwarded to the log); stdin stays open but unused: the
+                // worker exits when the host, and so its stdin, goes away.
+                process::forward_lines(stdout, &cx.label, index, pid, "stdout", None);
+                let (stream, _) = match tokio::time::timeout(m.handshake_timeout, l.accept()).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return Err(StartFailure::Socket(e.to_string())),
+                    Err(_) => return Err(StartFailure::NoHandshake(m.handshake_timeout)),
+                };
+                let (r, w) = stream.into_split();
+                let est = Connection::establish(
+                    r,
+                    Sink::Socket(w),
+                    expected,
+                    &cx.label,
+                    index,
+                    m.max_frame,
+                    m.handshake_timeout,
+                    None,
+                )
+                .await?;
+                Ok((est, Some(stdin)))
+            }
+            (TransportKind::Grpc, _) => {
+                // The handshake on stdout says where the worker listens; the rest of stdout
+                // is the worker's own output.
+                let mut reader = FrameReader::new(Codec::Json, m.max_frame);
+                let announced = read_handshake(
+                    &mut stdout,
+                    &mut reader,
+                    expected,
+                    &cx.label,
+                    index,
+                    m.handshake_timeout,
+                )
+                .await?;
+                let rest = std::io::Cursor::new(reader.pending().to_vec());
+                process::forward_lines(
+                    tokio::io::AsyncReadExt::chain(rest, stdout),
+                    &cx.label,
+                    index,
+                    pid,
+                    "stdout",
+                    None,
+                );
+                let address = match (announced.transport.as_deref(), announced.address) {
+                    (Some("grpc"), Some(a)) => a,
+                    _ => {
+                        return Err(StartFailure::Grpc(
+                            "the handshake has no `\"transport\":\"grpc\"` and `address`: \
+                             the worker does not serve the gRPC transport (an SDK too old, or \
+                             POLYGLOT_TRANSPORT ignored)"
+                                .into(),
+                        ))
+                    }
+                };
+                let est = grpc_session(cx, &address, expected).await?;
+                Ok((est, Some(stdin)))
+            }
+            _ => {
+                let sink = Sink::stdin(stdin).map_err(|e| StartFailure::Io(e.to_string()))?;
+                let est = Connection::establish(
+                    stdout,
+                    sink,
+                    expected,
+                    &cx.label,
+                    index,
+                    m.max_frame,
+                    m.handshake_timeout,
+                    None,
+                )
+                .await?;
+                Ok((est, None))
+            }
         }
-        let l = listener.expect("socket transport has a listener");
-        let (stream, _) = match tokio::time::timeout(m.handshake_timeout, l.accept()).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(StartFailure::Socket(e.to_string())),
-            Err(_) => return Err(StartFailure::NoHandshake(m.handshake_timeout)),
-        };
-        let (r, w) = stream.into_split();
-        Connection::establish(
-            r,
-            Sink::Socket(w),
-            expected,
-            &cx.label,
-            index,
-            m.max_frame,
-            m.handshake_timeout,
-        )
-        .await
     };
     let result = tokio::select! {
         r = connect => r,
@@ -324,8 +366,8 @@ async fn start(cx: &SlotContext) -> Result<Running, StartError> {
         })),
     };
     match result {
-        Ok(established) => Ok(Running {
-            spawned,
+        Ok((established, keep_stdin)) => Ok(Running {
+            spawned: Some(spawned),
             established,
             _stdin: keep_stdin,
             _socket_dir: socket_dir,
@@ -349,6 +391,63 @@ async fn start(cx: &SlotContext) -> Result<Running, StartError> {
                 tokio::time::timeout(Duration::from_millis(500), &mut spawned.stderr_done).await;
             Err(fail(reason, spawned.stderr.lines()))
         }
+    }
+}
+
+/// Connects to a gRPC worker at `address` and opens its session; the session's handshake
+/// is checked like any other.
+async fn grpc_session(
+    cx: &SlotContext,
+    address: &str,
+    expected: Expected<'_>,
+) -> Result<Established, StartFailure> {
+    let m = &cx.manifest;
+    let channel = grpc::connect(address, m.handshake_timeout)
+        .await
+        .map_err(StartFailure::Grpc)?;
+    let session = tokio::time::timeout(
+        m.handshake_timeout,
+        grpc::open_session(channel, m.codec, m.max_frame),
+    )
+    .await
+    .map_err(|_| StartFailure::NoHandshake(m.handshake_timeout))?
+    .map_err(StartFailure::Grpc)?;
+    Connection::establish(
+        session.input,
+        session.sink,
+        expected,
+        &cx.label,
+        cx.instance.index,
+        m.max_frame,
+        m.handshake_timeout,
+        Some(session.client),
+    )
+    .await
+}
+
+/// Connects to a remote worker (`endpoint`): no process to start.
+async fn start_remote(cx: &SlotContext, endpoint: &str) -> Result<Running, StartError> {
+    let m = &cx.manifest;
+    let expected = Expected {
+        module: &cx.module,
+        codec: m.codec,
+        capabilities: &m.capabilities,
+    };
+    cx.instance.pid.store(0, Ordering::Relaxed);
+    match grpc_session(cx, endpoint, expected).await {
+        Ok(established) => Ok(Running {
+            spawned: None,
+            established,
+            _stdin: None,
+            _socket_dir: None,
+        }),
+        Err(reason) => Err(StartError {
+            module: cx.label.clone(),
+            instance: cx.instance.index,
+            command: format!("endpoint {endpoint}"),
+            reason,
+            stderr: Vec::new(),
+        }),
     }
 }
 
@@ -383,39 +482,64 @@ async fn serve(cx: &SlotContext, mut running: Running, stop: &mut watch::Receive
         cx.label.clone(),
         cx.events.clone(),
     ));
-    let child = &mut running.spawned.child;
-    let (stopped, reason) = tokio::select! {
-        status = child.wait() => {
-            let how = match status {
-                Ok(s) => process::describe_exit(&s),
-                Err(e) => e.to_string(),
-            };
-            (false, how)
+    let (stopped, reason) = match running.spawned.as_mut() {
+        Some(spawned) => {
+            let child = &mut spawned.child;
+            tokio::select! {
+                status = child.wait() => {
+                    let how = match status {
+                        Ok(s) => process::describe_exit(&s),
+                        Err(e) => e.to_string(),
+                    };
+                    (false, how)
+                }
+                why = conn.trouble() => {
+                    // Its output ended or it broke the protocol: it cannot be trusted.
+                    tracing::warn!(module = %cx.label, instance = index, reason = %why, "stopping worker");
+                    process::kill_group(child);
+                    let how = match child.wait().await {
+                        Ok(s) => process::describe_exit(&s),
+                        Err(e) => e.to_string(),
+                    };
+                    (false, if why == "its output closed" { how } else { format!("{why}; killed ({how})") })
+                }
+                _ = stop.changed() => {
+                    cx.instance.set_state(InstanceState::Stopped);
+                    graceful_stop(cx, &conn, child).await;
+                    (true, "stopped by the host".to_owned())
+                }
+            }
         }
-        why = conn.trouble() => {
-            // Its output ended or it broke the protocol: it cannot be trusted.
-            tracing::warn!(module = %cx.label, instance = index, reason = %why, "stopping worker");
-            process::kill_group(child);
-            let how = match child.wait().await {
-                Ok(s) => process::describe_exit(&s),
-                Err(e) => e.to_string(),
-            };
-            (false, if why == "its output closed" { how } else { format!("{why}; killed ({how})") })
-        }
-        _ = stop.changed() => {
-            cx.instance.set_state(InstanceState::Stopped);
-            graceful_stop(cx, &conn, child).await;
-            (true, "stopped by the host".to_owned())
-        }
+        // A remote worker: its session ending, or failing health checks, is its end here;
+        // the host never stops the worker itself, only its session.
+        None => tokio::select! {
+            why = conn.trouble() => (false, format!("connection lost: {why}")),
+            _ = stop.changed() => {
+                cx.instance.set_state(InstanceState::Stopped);
+                (true, "stopped by the host".to_owned())
+            }
+        },
     };
     health.abort();
-    // Answers the worker wrote before it ended are still in the pipe: read them first.
-    let _ = tokio::time::timeout(DRAIN_OUTPUT_AFTER_EXIT, &mut running.established.reader).await;
-    let _ =
-        tokio::time::timeout(Duration::from_millis(200), &mut running.spawned.stderr_done).await;
-    let detail = match running.spawned.stderr.last() {
-        Some(line) if !stopped => format!("{reason}; last stderr line: {line}"),
-        _ => reason,
+    let detail = match running.spawned.as_mut() {
+        Some(spawned) => {
+            // Answers the worker wrote before it ended are still in the pipe: read them
+            // first.
+            let _ = tokio::time::timeout(DRAIN_OUTPUT_AFTER_EXIT, &mut running.established.reader)
+                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), &mut spawned.stderr_done).await;
+            match spawned.stderr.last() {
+                Some(line) if !stopped => format!("{reason}; last stderr line: {line}"),
+                _ => reason,
+            }
+        }
+        None => {
+            // Ending the reader lets the session's stream close once the last caller lets
+            // go of the connection.
+            running.established.reader.abort();
+            reason
+        }
     };
     conn.close(&detail);
     cx.instance.conn.store(None);

@@ -18,8 +18,11 @@ pub mod env {
     pub const VERSION: &str = "POLYGLOT_VERSION";
     /// `json` or `msgpack`.
     pub const CODEC: &str = "POLYGLOT_CODEC";
-    /// `stdio` or `socket`.
+    /// `stdio`, `socket` or `grpc`.
     pub const TRANSPORT: &str = "POLYGLOT_TRANSPORT";
+    /// A remote gRPC worker's listen address (`host:port` or `unix:/path`); set by its
+    /// operator, never by the host.
+    pub const GRPC_LISTEN: &str = "POLYGLOT_GRPC_LISTEN";
     /// With the socket transport: the local socket name to connect to.
     pub const SOCKET: &str = "POLYGLOT_SOCKET";
     /// The frame size limit in bytes.
@@ -51,6 +54,12 @@ pub struct Handshake {
     /// Its process id, for display and diagnostics.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// `grpc` when the worker serves gRPC (`docs/protocol.md`, section 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// With `grpc`: where it listens, `unix:/path` or `host:port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// What the host expects of a handshake, from the module's manifest.
@@ -159,6 +168,21 @@ impl Handshake {
             .get("pid")
             .and_then(|v| v.as_u64())
             .and_then(|p| u32::try_from(p).ok());
+        let optional_string = |key: &str| -> Result<Option<String>, HandshakeError> {
+            match m.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                Some(v) => Err(malformed(format!("`{key}` must be a string, not {v}"))),
+            }
+        };
+        let transport = optional_string("transport")?;
+        let address = optional_string("address")?;
+        if transport.as_deref() == Some("grpc") && address.as_deref().is_none_or(str::is_empty) {
+            return Err(malformed(
+                "`transport` is \"grpc\" but there is no `address` (where the worker listens)"
+                    .into(),
+            ));
+        }
         Ok(Handshake {
             protocol,
             module,
@@ -168,6 +192,8 @@ impl Handshake {
             methods,
             max_concurrency,
             pid,
+            transport,
+            address,
         })
     }
 

@@ -45,6 +45,34 @@ pub enum Value {
 }
 
 impl Value {
+    /// Encodes this value alone (not a frame) in `codec`: JSON text, or one MessagePack
+    /// value. The form of params and results carried as bytes, as in the gRPC API.
+    pub fn encode(&self, codec: crate::Codec) -> Vec<u8> {
+        match codec {
+            // Encoding a `Value` cannot fail: every map key is a string.
+            crate::Codec::Json => serde_json::to_vec(self).expect("JSON encoding of a value"),
+            crate::Codec::Msgpack => {
+                rmp_serde::to_vec(self).expect("MessagePack encoding of a value")
+            }
+        }
+    }
+
+    /// Decodes one value encoded by [`Value::encode`]; empty bytes are `null`.
+    ///
+    /// # Errors
+    /// When the bytes are not one valid value in `codec`.
+    pub fn decode(codec: crate::Codec, bytes: &[u8]) -> Result<Value, crate::DecodeError> {
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        match codec {
+            crate::Codec::Json => serde_json::from_slice(bytes).map_err(crate::DecodeError::Json),
+            crate::Codec::Msgpack => {
+                rmp_serde::from_slice(bytes).map_err(crate::DecodeError::Msgpack)
+            }
+        }
+    }
+
     /// The string, if this is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {

@@ -14,6 +14,9 @@ pub struct Context {
     pub(crate) id: Option<Id>,
     pub(crate) method: Arc<str>,
     pub(crate) output: Option<Output>,
+    /// Where progress goes when the call did not come over a protocol stream (a unary
+    /// gRPC `CallStream`).
+    pub(crate) progress: Option<tokio::sync::mpsc::UnboundedSender<Value>>,
     pub(crate) cancel: Arc<Cancel>,
 }
 
@@ -38,6 +41,7 @@ impl Context {
             id: None,
             method: Arc::from(method),
             output: None,
+            progress: None,
             cancel: Arc::default(),
         }
     }
@@ -54,7 +58,9 @@ impl Context {
 
     /// Sends a progress notification for this call.
     pub fn progress(&self, progress: impl Into<Value>) {
-        if let (Some(out), Some(id)) = (&self.output, &self.id) {
+        if let Some(tx) = &self.progress {
+            let _ = tx.send(progress.into());
+        } else if let (Some(out), Some(id)) = (&self.output, &self.id) {
             out.send(&WorkerMessage::Progress {
                 id: id.clone(),
                 progress: progress.into(),

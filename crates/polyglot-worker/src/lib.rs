@@ -19,11 +19,14 @@
 //! - `serve`: [`serve_io`], the protocol loop over any byte stream, and [`Worker::serve`].
 //! - `output`: the batched writer of the protocol stream.
 //! - `stdio`: taking stdout for the protocol; dying with the host.
+//! - `grpc` (feature `grpc`, on by default): the gRPC transport, `polyglot.v1.Worker`.
 //! - `error`: [`MethodError`], [`ServeError`].
 #![allow(unsafe_code)] // stdio.rs only: dup/dup2/prctl, each with a SAFETY comment.
 
 mod context;
 mod error;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod handler;
 mod output;
 mod serve;
@@ -31,6 +34,8 @@ mod stdio;
 
 pub use context::Context;
 pub use error::{MethodError, ServeError};
+#[cfg(feature = "grpc")]
+pub use grpc::CODEC_METADATA;
 pub use handler::{
     arg, arg_str, opt_arg, BoxFuture, Handler, MethodResult, Worker, DEFAULT_MAX_CONCURRENCY,
 };

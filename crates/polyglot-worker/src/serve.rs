@@ -115,7 +115,11 @@ impl Worker {
             });
         }
         let options = ServeOptions::from_env()?;
-        crate::stdio::die_with_parent();
+        let transport = std::env::var(env::TRANSPORT).unwrap_or_else(|_| "stdio".into());
+        // A standalone gRPC worker is not the host's child: it must not die with its parent.
+        if std::env::var_os(env::GRPC_LISTEN).is_none() || transport != "grpc" {
+            crate::stdio::die_with_parent();
+        }
         let runtime = if self.thread_count() > 1 {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(self.thread_count())
@@ -127,7 +131,6 @@ impl Worker {
                 .build()?
         };
         let handler: Arc<dyn Handler> = Arc::new(self.clone());
-        let transport = std::env::var(env::TRANSPORT).unwrap_or_else(|_| "stdio".into());
         match transport.as_str() {
             "stdio" => runtime.block_on(async {
                 let (input, output) = crate::stdio::protocol_streams()?;
@@ -145,10 +148,18 @@ impl Worker {
                     serve_io(handler, options, r, w).await
                 })
             }
+            #[cfg(feature = "grpc")]
+            "grpc" => runtime.block_on(crate::grpc::serve(handler, options)),
+            #[cfg(not(feature = "grpc"))]
+            "grpc" => Err(ServeError::Environment {
+                variable: env::TRANSPORT,
+                value: transport.clone(),
+                problem: "this worker was built without the polyglot-worker `grpc` feature".into(),
+            }),
             other => Err(ServeError::Environment {
                 variable: env::TRANSPORT,
                 value: other.to_owned(),
-                problem: "expected \"stdio\" or \"socket\"".into(),
+                problem: "expected \"stdio\", \"socket\" or \"grpc\"".into(),
             }),
         }
     }
@@ -165,6 +176,8 @@ pub fn handshake_for(handler: &dyn Handler, codec: Codec) -> Handshake {
         methods: handler.methods(),
         max_concurrency: handler.max_concurrency(),
         pid: Some(std::process::id()),
+        transport: None,
+        address: None,
     }
 }
 
@@ -190,6 +203,22 @@ struct Shared {
 pub async fn serve_io<R, W>(
     handler: Arc<dyn Handler>,
     options: ServeOptions,
+    input: R,
+    output_stream: W,
+) -> Result<Ended, ServeError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let handshake = handshake_for(handler.as_ref(), options.codec);
+    serve_stream(handler, options, handshake, input, output_stream).await
+}
+
+/// [`serve_io`] with the handshake given (a gRPC session's names the transport).
+pub(crate) async fn serve_stream<R, W>(
+    handler: Arc<dyn Handler>,
+    options: ServeOptions,
+    handshake: Handshake,
     mut input: R,
     output_stream: W,
 ) -> Result<Ended, ServeError>
@@ -199,7 +228,7 @@ where
 {
     let codec = options.codec;
     let output = Output::new(codec, options.max_frame);
-    output.send_raw(handshake_for(handler.as_ref(), codec).to_line().as_bytes());
+    output.send_raw(handshake.to_line().as_bytes());
     let writer = {
         let output = output.clone();
         tokio::spawn(async move { output.run_writer(output_stream).await })
@@ -354,6 +383,7 @@ fn dispatch(shared: &Arc<Shared>, req: Request, shutting_down: &mut bool) {
                     id: Some(id.clone()),
                     method: method.clone(),
                     output: Some(shared.output.clone()),
+                    progress: None,
                     cancel: cancel.clone(),
                 };
                 shared.handler.call(&method, params, ctx)
@@ -440,7 +470,7 @@ fn answer(output: &Output, id: Id, outcome: Result<Value, ErrorObject>, took_us:
 }
 
 /// Turns a panic inside a method into an `INTERNAL` error for that call.
-struct CatchUnwind(BoxFuture<MethodResult>);
+pub(crate) struct CatchUnwind(pub(crate) BoxFuture<MethodResult>);
 
 impl Future for CatchUnwind {
     type Output = MethodResult;

@@ -12,6 +12,9 @@ use serde_json::json;
 /// The languages every scenario runs in.
 pub const LANGUAGES: [Lang; 4] = [Lang::Rust, Lang::Python, Lang::Go, Lang::Cpp];
 
+/// The languages whose SDKs serve the gRPC transport.
+pub const GRPC_LANGUAGES: [Lang; 1] = [Lang::Rust];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Rust,
