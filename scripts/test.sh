@@ -47,6 +47,8 @@ export POLYGLOT_TEST_PYTHON="$root/.venv/bin/python"
 step "Go: vet and tests (SDK, bundled module)"
 (cd go && go vet ./... && go test ./...)
 (cd polyglot-modules/text-go && go vet ./... && go test ./...)
+# The go-plugin baseline of the gRPC worker bench: its own module, outside go.work.
+(cd benches/goplugin && GOWORK=off go vet ./...)
 
 step "C++: warning-free build and tests"
 cmake -S cpp -B target/cpp -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
@@ -63,7 +65,7 @@ cargo build --workspace --all-targets --quiet
 step "Rust: tests"
 cargo test --workspace --quiet
 
-step "Python: worker SDK tests"
+step "Python: worker SDK tests, and a Python gRPC client calling through a real host"
 .venv/bin/python -m pytest python/tests -q
 
 
