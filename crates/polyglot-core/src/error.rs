@@ -283,3 +283,16 @@ pub enum LoadError {
         message: String,
     },
 }
+
+/// An error with its causes, joined by ": " ("transport error: connection refused"): the
+/// causes say what actually failed.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -38,7 +38,7 @@ pub(crate) async fn connect(address: &str, timeout: Duration) -> Result<Channel,
                 }
             }))
             .await
-            .map_err(|e| format!("cannot connect to {address}: {}", source_chain(&e)));
+            .map_err(|e| format!("cannot connect to {address}: {}", crate::error::chain(&e)));
     }
     let uri = if address.contains("://") {
         address.to_owned()
@@ -52,7 +52,7 @@ pub(crate) async fn connect(address: &str, timeout: Duration) -> Result<Channel,
     endpoint
         .connect()
         .await
-        .map_err(|e| format!("cannot connect to {address}: {}", source_chain(&e)))
+        .map_err(|e| format!("cannot connect to {address}: {}", crate::error::chain(&e)))
 }
 
 /// A session's two byte streams and a client for the worker's other RPCs.
@@ -140,16 +140,4 @@ fn describe(s: &tonic::Status) -> String {
     } else {
         format!("{:?}: {}", s.code(), s.message())
     }
-}
-
-/// An error with its causes ("transport error: connection refused").
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

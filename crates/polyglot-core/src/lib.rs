@@ -53,7 +53,9 @@ mod supervisor;
 
 pub use build::{ensure_built, needs_build, BUILD_TIMEOUT};
 pub use discovery::discover;
-pub use error::{BuildError, CallError, Cause, LoadError, StartError, StartFailure};
+pub use error::{
+    chain as error_chain, BuildError, CallError, Cause, LoadError, StartError, StartFailure,
+};
 pub use events::{EventKind, RuntimeEvent, EVENT_BUFFER};
 pub use manifest::{
     BuildSpec, Fallback, HealthCheck, Manifest, ManifestError, Program, RestartPolicy,

@@ -3,8 +3,10 @@
 use polyglot_proto::v1 as pb;
 use polyglot_proto::v1::runtime_client::RuntimeClient;
 use prost::Message as _;
+use std::path::Path;
 use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// A Runtime API client that sends the API key with every call.
 pub struct Client {
@@ -13,14 +15,39 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `url` (`http://127.0.0.1:50051`).
+    /// Connects to `url` (`http://127.0.0.1:50051`, or `https://` with TLS, trusting the
+    /// public roots and `ca` if given).
     ///
     /// # Errors
-    /// When the URL is invalid or nothing answers there.
-    pub async fn connect(url: &str, api_key: Option<&str>) -> anyhow::Result<Client> {
-        let inner = RuntimeClient::connect(url.to_owned())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to {url}: {e}"))?;
+    /// When the URL is invalid, the CA file unreadable, or nothing answers there.
+    pub async fn connect(
+        url: &str,
+        api_key: Option<&str>,
+        ca: Option<&Path>,
+    ) -> anyhow::Result<Client> {
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| anyhow::anyhow!("{url:?} is not a URL: {e}"))?;
+        if url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().with_webpki_roots();
+            if let Some(ca) = ca {
+                let pem = std::fs::read(ca).map_err(|e| {
+                    anyhow::anyhow!("cannot read the CA certificate {}: {e}", ca.display())
+                })?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| anyhow::anyhow!("TLS to {url}: {e}"))?;
+        } else if ca.is_some() {
+            anyhow::bail!("--tls-ca is for https:// URLs; {url} is plain text");
+        }
+        let channel = endpoint.connect().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to {url}: {}",
+                polyglot_core::error_chain(&e)
+            )
+        })?;
+        let inner = RuntimeClient::new(channel);
         let key = api_key
             .map(|k| format!("Bearer {k}").parse())
             .transpose()

@@ -485,6 +485,7 @@ pub async fn serve(
     runtime: Runtime,
     listener: tokio::net::TcpListener,
     auth: Auth,
+    tls: Option<Tls>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -523,7 +524,19 @@ pub async fn serve(
     let api = pb::runtime_server::RuntimeServer::with_interceptor(Api { runtime }, move |req| {
         auth.check(req)
     });
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(t) = tls {
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(t.identity))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the TLS certificate {} or its key {} cannot be used: {e}",
+                    t.cert.display(),
+                    t.key.display()
+                )
+            })?;
+    }
+    let result = builder
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -533,6 +546,40 @@ pub async fn serve(
     health_task.abort();
     result?;
     Ok(())
+}
+
+/// The host's TLS identity: a certificate chain and its key, and where they came from.
+pub struct Tls {
+    /// The certificate chain file.
+    pub cert: std::path::PathBuf,
+    /// The key file.
+    pub key: std::path::PathBuf,
+    identity: tonic::transport::Identity,
+}
+
+/// Reads a PEM certificate chain and its PEM private key.
+///
+/// # Errors
+/// When a file cannot be read or is not PEM; the error names the file.
+pub fn load_identity(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Tls> {
+    let read = |path: &std::path::Path, what: &str| -> anyhow::Result<Vec<u8>> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the TLS {what} {}: {e}", path.display()))?;
+        if !bytes.windows(10).any(|w| w == b"-----BEGIN") {
+            anyhow::bail!(
+                "the TLS {what} {} is not PEM (no -----BEGIN line)",
+                path.display()
+            );
+        }
+        Ok(bytes)
+    };
+    let identity =
+        tonic::transport::Identity::from_pem(read(cert, "certificate")?, read(key, "private key")?);
+    Ok(Tls {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        identity,
+    })
 }
 
 /// Whether binding `addr` exposes the API beyond this machine.

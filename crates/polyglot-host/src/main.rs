@@ -54,6 +54,11 @@ struct Cli {
     #[arg(long, global = true, env = "POLYGLOT_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
 
+    /// With `--connect https://...`: trust this CA certificate (PEM) as well as the
+    /// public roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -69,6 +74,14 @@ struct ServeArgs {
     /// Where the gRPC API listens (port 0: any free port, printed at start).
     #[arg(long, default_value = DEFAULT_GRPC_ADDR, value_name = "ADDR")]
     grpc_addr: SocketAddr,
+
+    /// Serve the API over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -150,9 +163,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         modules: dir,
         drain_timeout,
         api_key,
+        tls_ca,
         command,
         ..
     } = cli;
+    let tls_ca = tls_ca.as_deref();
     let command = command.unwrap_or_else(|| Command::Serve(ServeArgs::default()));
     // Against a running host: no modules are started here.
     match &command {
@@ -167,6 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return remote_call(
                 url,
                 api_key.as_deref(),
+                tls_ca,
                 module,
                 method,
                 params,
@@ -179,7 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connect: Some(url),
             json,
         } => {
-            let mut c = client::Client::connect(url, api_key.as_deref()).await?;
+            let mut c = client::Client::connect(url, api_key.as_deref(), tls_ca).await?;
             return match c.modules().await {
                 Ok(modules) => {
                     print_modules(&modules, *json)?;
@@ -199,7 +215,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
-    // Bind before loading, so a taken port fails at once, not after every build.
+    // Read the TLS files and bind before loading, so a mistake there fails at once, not
+    // after every build.
+    let tls = match &command {
+        Command::Serve(ServeArgs {
+            tls_cert: Some(cert),
+            tls_key: Some(key),
+            ..
+        }) => Some(grpc::load_identity(cert, key)?),
+        _ => None,
+    };
     let listener = match &command {
         Command::Serve(args) => Some(
             tokio::net::TcpListener::bind(args.grpc_addr)
@@ -225,7 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let code = match command {
         Command::Serve(_) => {
             let listener = listener.expect("bound above");
-            serve(&runtime, &dir, listener, api_key).await?
+            serve(&runtime, &dir, listener, api_key, tls).await?
         }
         Command::Call {
             module,
@@ -253,6 +278,8 @@ impl Default for ServeArgs {
     fn default() -> ServeArgs {
         ServeArgs {
             grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("a valid address"),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -271,6 +298,7 @@ async fn serve(
     dir: &std::path::Path,
     listener: tokio::net::TcpListener,
     api_key: Option<String>,
+    tls: Option<grpc::Tls>,
 ) -> anyhow::Result<ExitCode> {
     // Listen before announcing readiness, so a signal right after it is handled.
     let signals = Signals::new()?;
@@ -287,12 +315,16 @@ async fn serve(
     );
     print!("{}", table::render(&modules));
     println!("gRPC API on {addr}");
+    if let Some(t) = &tls {
+        println!("TLS with the certificate {}", t.cert.display());
+    }
     println!("Ctrl-C or SIGTERM stops it (in-flight calls finish first).");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(grpc::serve(
         runtime.clone(),
         listener,
         grpc::Auth::new(api_key),
+        tls,
         async {
             let _ = stop_rx.await;
         },
@@ -391,9 +423,11 @@ async fn local_call(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn remote_call(
     url: &str,
     api_key: Option<&str>,
+    tls_ca: Option<&std::path::Path>,
     module: &str,
     method: &str,
     params: &str,
@@ -401,7 +435,7 @@ async fn remote_call(
     meta: bool,
 ) -> anyhow::Result<ExitCode> {
     let params = parse_params(params)?;
-    let mut c = client::Client::connect(url, api_key).await?;
+    let mut c = client::Client::connect(url, api_key, tls_ca).await?;
     let req = pb::CallRequest {
         module: module.into(),
         method: method.into(),

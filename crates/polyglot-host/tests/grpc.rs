@@ -1,6 +1,6 @@
 //! The gRPC API of a real `polyglot-host serve` on loopback, with real workers: calls in
 //! both codecs, streamed progress, error statuses with details, module listing, reload,
-//! events, the health service per module, reflection, API keys, and `--connect`.
+//! events, the health service per module, reflection, API keys, TLS, and `--connect`.
 
 #[path = "../../polyglot-core/tests/support/mod.rs"]
 mod support;
@@ -33,10 +33,15 @@ impl Drop for Host {
 }
 
 fn start(mods: &Modules, api_key: Option<&str>) -> Host {
+    start_with(mods, api_key, &[])
+}
+
+fn start_with(mods: &Modules, api_key: Option<&str>, extra: &[&str]) -> Host {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyglot-host"));
     cmd.arg("--modules")
         .arg(mods.dir())
-        .args(["serve", "--grpc-addr", "127.0.0.1:0"]);
+        .args(["serve", "--grpc-addr", "127.0.0.1:0"])
+        .args(extra);
     if let Some(k) = api_key {
         cmd.args(["--api-key", k]);
     }
@@ -511,4 +516,64 @@ fn the_cli_calls_a_running_host_with_connect() {
             .any(|l| l.starts_with("calc") && l.contains("2/2")),
         "{table}"
     );
+}
+
+#[test]
+fn tls_serves_clients_that_trust_the_certificate_and_only_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let mods = Modules::new();
+    mods.add("calc", Lang::Rust, json!({}));
+    let host = start_with(
+        &mods,
+        None,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let port = host.url.rsplit(':').next().unwrap().to_owned();
+    let cli = |url: &str, ca: Option<&std::path::Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyglot-host"));
+        cmd.args(["call", "calc", "add", "[20, 22]", "--connect", url]);
+        if let Some(ca) = ca {
+            cmd.arg("--tls-ca").arg(ca);
+        }
+        cmd.current_dir(std::env::temp_dir()).output().unwrap()
+    };
+    let https = format!("https://localhost:{port}");
+    let out = cli(&https, Some(&cert));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    // Without trusting the certificate, or in plain text, nothing gets through.
+    let out = cli(&https, None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("certificate"), "{err}");
+    let out = cli(&format!("http://localhost:{port}"), None);
+    assert!(!out.status.success(), "plain text is refused");
+
+    // A key that is not PEM is named before anything starts.
+    std::fs::write(&key, "not a key").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_polyglot-host"))
+        .arg("--modules")
+        .arg(mods.dir())
+        .args(["serve", "--grpc-addr", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key.pem") && err.contains("not PEM"), "{err}");
 }
