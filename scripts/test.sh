@@ -19,10 +19,12 @@ need() {
 
 need cargo "the Rust toolchain, https://rustup.rs"
 need python3 "CPython 3.9 or newer"
-need go "Go 1.22 or newer, https://go.dev/dl"
+need go "Go 1.25 or newer, https://go.dev/dl"
 
-step "C++: Debian packages (installed when missing)"
-cpp_packages="g++ cmake ninja-build nlohmann-json3-dev libmsgpack-cxx-dev libgtest-dev"
+step "Debian packages for C++ and gRPC (installed when missing)"
+# protobuf-compiler: the C++ gRPC worker's generated code, and the Go test that fails
+# when go/gen is stale. libgrpc++-dev, protobuf-compiler-grpc: the C++ gRPC worker.
+cpp_packages="g++ cmake ninja-build nlohmann-json3-dev libmsgpack-cxx-dev libgtest-dev protobuf-compiler protobuf-compiler-grpc libgrpc++-dev libprotobuf-dev"
 missing=""
 for p in $cpp_packages; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -44,14 +46,14 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "python[test]"
 export POLYGLOT_TEST_PYTHON="$root/.venv/bin/python"
 
-step "Go: vet and tests (SDK, bundled module)"
+step "Go: vet and tests (SDK and its generated code's freshness, client, bundled module)"
 (cd go && go vet ./... && go test ./...)
 (cd polyglot-modules/text-go && go vet ./... && go test ./...)
 # The go-plugin baseline of the gRPC worker bench: its own module, outside go.work.
 (cd benches/goplugin && GOWORK=off go vet ./...)
 
 step "C++: warning-free build and tests"
-cmake -S cpp -B target/cpp -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S cpp -B target/cpp -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPOLYGLOT_REQUIRE_GRPC=ON >/dev/null
 cmake --build target/cpp
 ctest --test-dir target/cpp --output-on-failure
 

@@ -33,7 +33,7 @@ const (
 	EnvVersion = "POLYGLOT_VERSION"
 	// EnvCodec is json or msgpack.
 	EnvCodec = "POLYGLOT_CODEC"
-	// EnvTransport is stdio or socket.
+	// EnvTransport is stdio, socket or grpc.
 	EnvTransport = "POLYGLOT_TRANSPORT"
 	// EnvSocket is, with the socket transport, the Unix socket path to connect to.
 	EnvSocket = "POLYGLOT_SOCKET"
@@ -41,6 +41,9 @@ const (
 	EnvMaxFrame = "POLYGLOT_MAX_FRAME"
 	// EnvInstance is the instance number inside the module's pool.
 	EnvInstance = "POLYGLOT_INSTANCE"
+	// EnvGRPCListen is a remote gRPC worker's listen address, host:port or unix:/path
+	// (docs/protocol.md, section 10); set by its operator, never by the host.
+	EnvGRPCListen = "POLYGLOT_GRPC_LISTEN"
 )
 
 // The reserved methods (docs/protocol.md, section 5).

@@ -30,7 +30,16 @@ type Handshake struct {
 	Language string
 	// PID is the worker's process id; 0 leaves it out.
 	PID int64
+	// Transport is "grpc" when the worker serves gRPC (docs/protocol.md, section 10);
+	// "" leaves it out.
+	Transport string
+	// Address is, with the grpc transport, where the worker listens: "unix:/path" or
+	// "host:port"; "" leaves it out.
+	Address string
 }
+
+// TransportGRPC is the Transport of a worker that serves gRPC.
+const TransportGRPC = "grpc"
 
 func (h *Handshake) wire() object {
 	o := object{{"polyglot", h.Protocol}, {"module", h.Module}, {"version", h.Version}}
@@ -44,6 +53,12 @@ func (h *Handshake) wire() object {
 	o = append(o, field{"codec", h.Codec.String()}, field{"methods", methods}, field{"maxConcurrency", h.MaxConcurrency})
 	if h.PID != 0 {
 		o = append(o, field{"pid", h.PID})
+	}
+	if h.Transport != "" {
+		o = append(o, field{"transport", h.Transport})
+	}
+	if h.Address != "" {
+		o = append(o, field{"address", h.Address})
 	}
 	return o
 }
@@ -159,6 +174,19 @@ func ParseHandshake(line []byte) (*Handshake, error) {
 		if h.PID, ok = p.(int64); !ok {
 			return nil, bad("\"pid\" must be an integer, got %s", describe(p))
 		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"transport", &h.Transport}, {"address", &h.Address}} {
+		if x, ok := get(f.name); ok {
+			if *f.dst, ok = x.(string); !ok {
+				return nil, bad("%q must be a string, got %s", f.name, describe(x))
+			}
+		}
+	}
+	if h.Transport == TransportGRPC && h.Address == "" {
+		return nil, bad("\"transport\" is \"grpc\" but there is no \"address\" (where the worker listens)")
 	}
 	return h, nil
 }

@@ -21,17 +21,19 @@ type Call struct {
 	// convention an array of positional arguments or an object of named ones.
 	Params any
 
-	id      protocol.ID
-	timeout time.Duration // 0 when the host gave none
-	conn    *conn         // nil outside a served connection (Worker.Call)
-	cancel  context.CancelFunc
+	id       protocol.ID
+	timeout  time.Duration     // 0 when the host gave none
+	conn     *conn             // nil outside a served connection (Worker.Call, gRPC unary calls)
+	progress func(v any) error // set for a gRPC CallStream: sends one progress event, under mu
+	cancel   context.CancelFunc
 
 	mu   sync.Mutex
 	done bool // answered: nothing more is sent for this call
 }
 
 // ID is the call's id as the host sent it: int64, uint64 (only above math.MaxInt64) or
-// string; nil for a notification (a call that is not answered).
+// string; nil for a notification (a call that is not answered) and for a call through
+// the unary gRPC RPCs (Call, CallStream), which have no id.
 func (c *Call) ID() any { return c.id.Value() }
 
 // Timeout is how long the host waits for this call (its timeoutMs), when it said so. On
@@ -77,10 +79,19 @@ func (c *Call) Bind(dst any) error {
 }
 
 // Progress sends a progress message ({"id": ..., "progress": v}) for this call; the
-// host's caller sees each one in order, before the result. It does nothing for a
-// notification, or once the call was answered (or cancelled). The error says why v
-// cannot be sent (outside the data model, or over the frame limit).
+// host's caller sees each one in order, before the result. Through gRPC's CallStream it is
+// a progress event. It does nothing for a notification, for a unary gRPC Call, or once
+// the call was answered (or cancelled). The error says why v cannot be sent (outside the
+// data model, or over the frame limit).
 func (c *Call) Progress(v any) error {
+	if c.progress != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.done {
+			return nil
+		}
+		return c.progress(v)
+	}
 	if c.conn == nil || !c.id.Valid() {
 		return nil
 	}

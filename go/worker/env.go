@@ -43,16 +43,25 @@ func (e *EnvError) Error() string {
 	return fmt.Sprintf("%s=%q: %s", e.Variable, e.Value, e.Problem)
 }
 
+// The transports of docs/protocol.md, section 1 (POLYGLOT_TRANSPORT).
+const (
+	transportStdio  = "stdio"
+	transportSocket = "socket"
+	transportGRPC   = protocol.TransportGRPC
+)
+
 // serveConfig is what the host's environment asks for.
 type serveConfig struct {
 	opts      ServeOptions
-	transport string // stdio or socket
-	socket    string
+	transport string // stdio, socket or grpc
+	socket    string // with socket: the host's socket
+	listen    string // with grpc: POLYGLOT_GRPC_LISTEN, set for a remote worker; "" when host-started
 }
 
-// configFromEnv reads POLYGLOT_PROTOCOL, _CODEC, _MAX_FRAME, _TRANSPORT and _SOCKET.
+// configFromEnv reads POLYGLOT_PROTOCOL, _CODEC, _MAX_FRAME, _TRANSPORT, _SOCKET and
+// _GRPC_LISTEN.
 func configFromEnv(module string, lookup func(string) (string, bool)) (serveConfig, error) {
-	cfg := serveConfig{transport: "stdio"}
+	cfg := serveConfig{transport: transportStdio}
 	protocolVersion, ok := lookup(protocol.EnvProtocol)
 	if !ok {
 		return cfg, &NotStartedError{Module: module}
@@ -80,21 +89,29 @@ func configFromEnv(module string, lookup func(string) (string, bool)) (serveConf
 		cfg.transport = v
 	}
 	switch cfg.transport {
-	case "stdio":
-	case "socket":
+	case transportStdio:
+	case transportSocket:
 		cfg.socket, _ = lookup(protocol.EnvSocket)
 		if cfg.socket == "" {
 			return cfg, &EnvError{protocol.EnvSocket, "", "the socket transport needs the path of the host's socket"}
 		}
+	case transportGRPC:
+		cfg.listen, _ = lookup(protocol.EnvGRPCListen)
+		if cfg.listen != "" {
+			if _, _, err := parseListen(cfg.listen); err != nil {
+				return cfg, &EnvError{protocol.EnvGRPCListen, cfg.listen, err.Error()}
+			}
+		}
 	default:
-		return cfg, &EnvError{protocol.EnvTransport, cfg.transport, `expected "stdio" or "socket"`}
+		return cfg, &EnvError{protocol.EnvTransport, cfg.transport, `expected "stdio", "socket" or "grpc"`}
 	}
 	return cfg, nil
 }
 
 // ServeStdio serves the worker as the host started it: reads POLYGLOT_* from the
 // environment, then speaks the protocol over stdin/stdout, or over the Unix socket the
-// host names (POLYGLOT_TRANSPORT=socket), until the input ends or $shutdown is done.
+// host names (POLYGLOT_TRANSPORT=socket), until the input ends or $shutdown is done. With
+// POLYGLOT_TRANSPORT=grpc it is [Worker.ServeGRPC].
 //
 // With stdio, stdout is taken for the protocol: it moves to a private descriptor,
 // descriptor 1 points at stderr and os.Stdout is set to os.Stderr, so a stray
@@ -111,11 +128,14 @@ func (w *Worker) ServeStdio(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if cfg.transport == transportGRPC {
+		return w.serveGRPC(ctx, cfg)
+	}
 	dieWithParent()
 	var r io.Reader
 	var wr io.Writer
 	switch cfg.transport {
-	case "socket":
+	case transportSocket:
 		var d net.Dialer
 		sock, err := d.DialContext(ctx, "unix", cfg.socket)
 		if err != nil {
@@ -134,9 +154,10 @@ func (w *Worker) ServeStdio(ctx context.Context) error {
 	return err
 }
 
-// Serve is all of a worker's main: [Worker.ServeStdio], then it ends the process with
-// status 0 when the input ended or $shutdown was done, without waiting for handlers still
-// running. Run by hand (without the host's environment), it says what the program is on
+// Serve is all of a worker's main: [Worker.ServeStdio] (which is [Worker.ServeGRPC] with
+// POLYGLOT_TRANSPORT=grpc), then it ends the process with status 0 when the input ended,
+// $shutdown was done or (a remote gRPC worker) SIGTERM or SIGINT was served, without
+// waiting for handlers still running. Run by hand (without the host's environment), it says what the program is on
 // stderr and exits with status 1; any other failure is reported there too, with status 1.
 func (w *Worker) Serve() {
 	err := w.ServeStdio(context.Background())

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"polyglot.invalid/go/protocol"
@@ -48,6 +49,82 @@ type ServeOptions struct {
 	MaxFrame int
 }
 
+// shared is what every connection of one server shares: the method slots, so that
+// maxConcurrency bounds the whole worker and not each connection, and $shutdown, which
+// stops the whole worker. [Worker.ServeIO] makes one for its single connection; the gRPC
+// server one for all its sessions and unary calls.
+type shared struct {
+	slots chan struct{} // one token per call running a method (maxConcurrency)
+
+	shuttingDown atomic.Bool   // set once by beginShutdown, under mu
+	shutdown     chan struct{} // closed by beginShutdown
+
+	mu    sync.Mutex
+	holds int           // sessions and unary calls held (gRPC), see hold
+	idle  chan struct{} // closed once shutting down with nothing held
+}
+
+func newShared(maxConcurrency int) *shared {
+	return &shared{
+		slots:    make(chan struct{}, maxConcurrency),
+		shutdown: make(chan struct{}),
+		idle:     make(chan struct{}),
+	}
+}
+
+// beginShutdown stops new calls everywhere: every connection answers them SHUTTING_DOWN
+// from now on, and ends once it holds nothing. Calling it again does nothing.
+func (s *shared) beginShutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shuttingDown.Swap(true) {
+		return
+	}
+	close(s.shutdown)
+	if s.holds == 0 {
+		close(s.idle)
+	}
+}
+
+// hold counts one more session or unary call, which a shutdown waits for (see idle). It
+// reports false, counting nothing, once shutting down: the caller then refuses its work.
+func (s *shared) hold() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shuttingDown.Load() {
+		return false
+	}
+	s.holds++
+	return true
+}
+
+// release ends what hold counted.
+func (s *shared) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holds--
+	if s.holds == 0 && s.shuttingDown.Load() {
+		close(s.idle)
+	}
+}
+
+// acquire takes a method slot, or gives up when ctx ends first.
+func (s *shared) acquire(ctx context.Context) bool {
+	select {
+	case s.slots <- struct{}{}:
+		if ctx.Err() != nil {
+			<-s.slots
+			return false
+		}
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// releaseSlot gives back a slot taken with acquire.
+func (s *shared) releaseSlot() { <-s.slots }
+
 // conn serves one stream: frames in, dispatch, calls in flight, frames out.
 type conn struct {
 	w        *Worker
@@ -55,13 +132,12 @@ type conn struct {
 	maxFrame int
 	out      *output
 	ctx      context.Context // cancelled when serving ends: every handler's ctx derives from it
-	slots    chan struct{}   // one token per call running a method (maxConcurrency)
+	shared   *shared
 
 	mu            sync.Mutex
 	calls         map[protocol.ID]*Call // calls with an id not answered yet; whoever removes one answers it, under mu
 	notifications int                   // notifications running
-	shuttingDown  bool
-	drained       chan struct{} // closed once shutting down with nothing held
+	drained       chan struct{}         // closed once shutting down with nothing held
 	drainedClosed bool
 }
 
@@ -74,6 +150,12 @@ type conn struct {
 // It returns without waiting for a Read on r that is still blocked; that goroutine ends
 // with the next Read. Used by ServeStdio for stdio and sockets, and directly by tests.
 func (w *Worker) ServeIO(ctx context.Context, r io.Reader, wr io.Writer, opts ServeOptions) (Ended, error) {
+	return w.serveConn(ctx, r, wr, opts, newShared(w.maxConcurrency), w.Handshake(opts.Codec))
+}
+
+// serveConn is ServeIO with the state it shares with other connections (gRPC sessions)
+// and the handshake to send first.
+func (w *Worker) serveConn(ctx context.Context, r io.Reader, wr io.Writer, opts ServeOptions, sh *shared, hs *protocol.Handshake) (Ended, error) {
 	if opts.MaxFrame <= 0 {
 		opts.MaxFrame = protocol.DefaultMaxFrame
 	}
@@ -85,55 +167,57 @@ func (w *Worker) ServeIO(ctx context.Context, r io.Reader, wr io.Writer, opts Se
 		maxFrame: opts.MaxFrame,
 		out:      newOutput(),
 		ctx:      ctx,
-		slots:    make(chan struct{}, w.maxConcurrency),
+		shared:   sh,
 		calls:    map[protocol.ID]*Call{},
 		drained:  make(chan struct{}),
 	}
-	w.mu.Lock()
-	w.serving = c
-	w.mu.Unlock()
-	defer func() {
-		w.mu.Lock()
-		if w.serving == c {
-			w.serving = nil
-		}
-		w.mu.Unlock()
-	}()
+	w.addServing(c)
+	defer w.removeServing(c)
 
-	c.out.send(w.Handshake(opts.Codec).Line())
+	c.out.send(hs.Line())
 	go c.out.run(wr)
 	readDone := make(chan error, 1)
 	go func() { readDone <- c.readLoop(r) }()
 
 	var ended Ended
 	var err error
-	select {
-	case rerr := <-readDone:
-		var te *protocol.TruncatedError
-		switch {
-		case errors.As(rerr, &te):
-			logStderr("the input ended inside a frame (%d bytes of it)", te.Buffered)
-		case rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, context.Canceled):
-			err = fmt.Errorf("reading from the host: %w", rerr)
-		}
-		ended = InputClosed
-		if err == nil && c.isShuttingDown() {
-			// The host may close the input right after $shutdown: still drain.
-			select {
-			case <-c.drained:
-				ended = Shutdown
-			case <-ctx.Done():
-				ended, err = 0, ctx.Err()
-			case werr := <-c.out.broken:
-				err = fmt.Errorf("writing to the host: %w", werr)
+	shutdown := sh.shutdown // set to nil once seen, so the loop stops selecting it
+	for ended == 0 && err == nil {
+		select {
+		case rerr := <-readDone:
+			var te *protocol.TruncatedError
+			switch {
+			case errors.As(rerr, &te):
+				logStderr("the input ended inside a frame (%d bytes of it)", te.Buffered)
+			case rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, context.Canceled):
+				err = fmt.Errorf("reading from the host: %w", rerr)
 			}
+			ended = InputClosed
+			if err == nil && c.isShuttingDown() {
+				// The host may close the input right after $shutdown: still drain.
+				select {
+				case <-c.drained:
+					ended = Shutdown
+				case <-ctx.Done():
+					ended, err = 0, ctx.Err()
+				case werr := <-c.out.broken:
+					err = fmt.Errorf("writing to the host: %w", werr)
+				}
+			}
+		case <-shutdown:
+			// $shutdown, here or on another connection of the same server: this one
+			// ends once it holds nothing.
+			shutdown = nil
+			c.mu.Lock()
+			c.maybeDrainedLocked()
+			c.mu.Unlock()
+		case <-c.drained:
+			ended = Shutdown
+		case <-ctx.Done():
+			err = ctx.Err()
+		case werr := <-c.out.broken:
+			err = fmt.Errorf("writing to the host: %w", werr)
 		}
-	case <-c.drained:
-		ended = Shutdown
-	case <-ctx.Done():
-		err = ctx.Err()
-	case werr := <-c.out.broken:
-		err = fmt.Errorf("writing to the host: %w", werr)
 	}
 	stop() // abandons calls still running: their ctx is cancelled
 	if !c.out.close(flushTimeout) && err == nil {
@@ -202,10 +286,7 @@ func (c *conn) dispatch(req *protocol.Request) {
 		if id.Valid() {
 			c.answer(id, protocol.NewResult(id, nil, 0))
 		}
-		c.mu.Lock()
-		c.shuttingDown = true
-		c.maybeDrainedLocked()
-		c.mu.Unlock()
+		c.shared.beginShutdown() // every connection, this one too, sees it on shared.shutdown
 		return
 	}
 	fn := c.w.methods[method]
@@ -223,11 +304,10 @@ func (c *conn) dispatch(req *protocol.Request) {
 	var refusal *Error
 	c.mu.Lock()
 	_, inFlight := c.calls[id]
-	shuttingDown := c.shuttingDown
 	c.mu.Unlock()
 	switch {
-	case shuttingDown:
-		refusal = Errorf(CodeShuttingDown, "the worker is shutting down and takes no new calls (%s)", method)
+	case c.isShuttingDown():
+		refusal = shuttingDownError(method)
 	case method == protocol.MethodHealth:
 	case strings.HasPrefix(method, "$"):
 		refusal = Errorf(CodeMethodNotFound, "%q is not a reserved method this worker knows", method)
@@ -249,15 +329,16 @@ func (c *conn) answer(id protocol.ID, resp *protocol.Response) {
 	c.out.send(c.responseFrame(resp))
 }
 
-func (c *conn) isShuttingDown() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.shuttingDown
+func (c *conn) isShuttingDown() bool { return c.shared.shuttingDown.Load() }
+
+// shuttingDownError is the SHUTTING_DOWN refusal of a new call of method.
+func shuttingDownError(method string) *Error {
+	return Errorf(CodeShuttingDown, "the worker is shutting down and takes no new calls (%s)", method)
 }
 
 // maybeDrainedLocked closes drained when shutting down with nothing held. c.mu is held.
 func (c *conn) maybeDrainedLocked() {
-	if c.shuttingDown && len(c.calls) == 0 && c.notifications == 0 && !c.drainedClosed {
+	if c.isShuttingDown() && len(c.calls) == 0 && c.notifications == 0 && !c.drainedClosed {
 		c.drainedClosed = true
 		close(c.drained)
 	}
@@ -277,6 +358,15 @@ func (c *conn) newCall(req *protocol.Request) (*Call, context.Context) {
 func (c *conn) startCall(req *protocol.Request, fn HandlerFunc) {
 	call, ctx := c.newCall(req)
 	c.mu.Lock()
+	// Checked again under c.mu: a $shutdown on another connection may have come since
+	// dispatch looked, and once it counts this connection drained no call may join.
+	if fn != nil && c.isShuttingDown() {
+		c.mu.Unlock()
+		call.cancel()
+		e := shuttingDownError(req.Method)
+		c.answer(req.ID, protocol.NewError(req.ID, e.Code, e.Message, nil, -1))
+		return
+	}
 	c.calls[req.ID] = call
 	c.mu.Unlock()
 	started := time.Now()
@@ -285,13 +375,13 @@ func (c *conn) startCall(req *protocol.Request, fn HandlerFunc) {
 		var result any
 		var err error
 		if fn == nil {
-			result, err = c.health(ctx)
+			result, err = c.w.runHealth(ctx)
 		} else {
-			if !c.acquire(ctx) {
+			if !c.shared.acquire(ctx) {
 				return // cancelled (and answered) while it waited for a slot
 			}
 			result, err = invoke(ctx, fn, call)
-			<-c.slots
+			c.shared.releaseSlot()
 		}
 		took := time.Since(started)
 		var resp *protocol.Response
@@ -322,35 +412,26 @@ func (c *conn) startCall(req *protocol.Request, fn HandlerFunc) {
 func (c *conn) startNotification(req *protocol.Request, fn HandlerFunc) {
 	call, ctx := c.newCall(req)
 	c.mu.Lock()
+	if c.isShuttingDown() { // as in startCall
+		c.mu.Unlock()
+		call.cancel()
+		return
+	}
 	c.notifications++
 	c.mu.Unlock()
 	go func() {
 		defer call.cancel()
-		if c.acquire(ctx) {
+		if c.shared.acquire(ctx) {
 			if _, err := invoke(ctx, fn, call); err != nil {
 				logStderr("notification %s failed: %v", req.Method, err)
 			}
-			<-c.slots
+			c.shared.releaseSlot()
 		}
 		c.mu.Lock()
 		c.notifications--
 		c.maybeDrainedLocked()
 		c.mu.Unlock()
 	}()
-}
-
-// acquire takes a method slot, or gives up when ctx ends first.
-func (c *conn) acquire(ctx context.Context) bool {
-	select {
-	case c.slots <- struct{}{}:
-		if ctx.Err() != nil {
-			<-c.slots
-			return false
-		}
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // invoke runs a handler, turning a panic into an INTERNAL error (and its stack into a
@@ -365,10 +446,10 @@ func invoke(ctx context.Context, fn HandlerFunc, call *Call) (result any, err er
 	return fn(ctx, call)
 }
 
-// health answers $health: the health function's map merged into {"status": "ok"}.
-func (c *conn) health(ctx context.Context) (result any, err error) {
+// runHealth answers $health: the health function's map merged into {"status": "ok"}.
+func (w *Worker) runHealth(ctx context.Context) (result map[string]any, err error) {
 	status := map[string]any{"status": "ok"}
-	if c.w.health == nil {
+	if w.health == nil {
 		return status, nil
 	}
 	defer func() {
@@ -377,7 +458,7 @@ func (c *conn) health(ctx context.Context) (result any, err error) {
 			result, err = nil, Errorf(CodeUnhealthy, "the health function panicked: %v", p)
 		}
 	}()
-	extra, err := c.w.health(ctx)
+	extra, err := w.health(ctx)
 	if err != nil {
 		return nil, err
 	}

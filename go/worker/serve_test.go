@@ -553,7 +553,10 @@ func TestBurstsOfResponsesLeaveInOneWrite(t *testing.T) {
 	go p.in.Write(batch)
 	waitFor(t, "every response is queued", func() bool {
 		tw.mu.Lock()
-		c := tw.serving
+		var c *conn
+		if len(tw.serving) > 0 {
+			c = tw.serving[0]
+		}
 		tw.mu.Unlock()
 		if c == nil {
 			return false
@@ -668,7 +671,17 @@ func TestConfigFromEnvironment(t *testing.T) {
 	if err != nil || cfg.transport != "socket" || cfg.socket != "/tmp/s" {
 		t.Fatalf("got %+v, %v", cfg, err)
 	}
+	cfg, err = configFromEnv("m", env("POLYGLOT_PROTOCOL", "1", "POLYGLOT_TRANSPORT", "grpc"))
+	if err != nil || cfg.transport != "grpc" || cfg.listen != "" {
+		t.Fatalf("grpc, host-started: got %+v, %v", cfg, err)
+	}
+	cfg, err = configFromEnv("m", env("POLYGLOT_PROTOCOL", "1", "POLYGLOT_TRANSPORT", "grpc", "POLYGLOT_GRPC_LISTEN", "0.0.0.0:7070"))
+	if err != nil || cfg.transport != "grpc" || cfg.listen != "0.0.0.0:7070" {
+		t.Fatalf("grpc, remote: got %+v, %v", cfg, err)
+	}
 	for _, bad := range [][]string{
+		{"POLYGLOT_PROTOCOL", "1", "POLYGLOT_TRANSPORT", "grpc", "POLYGLOT_GRPC_LISTEN", "7070"},
+		{"POLYGLOT_PROTOCOL", "1", "POLYGLOT_TRANSPORT", "grpc", "POLYGLOT_GRPC_LISTEN", "unix:"},
 		{"POLYGLOT_PROTOCOL", "2"},
 		{"POLYGLOT_PROTOCOL", "1", "POLYGLOT_CODEC", "xml"},
 		{"POLYGLOT_PROTOCOL", "1", "POLYGLOT_MAX_FRAME", "lots"},
@@ -680,6 +693,23 @@ func TestConfigFromEnvironment(t *testing.T) {
 		if _, err := configFromEnv("m", env(bad...)); !errors.As(err, &ee) || !strings.Contains(err.Error(), ee.Variable) {
 			t.Errorf("%v: got %v", bad, err)
 		}
+	}
+}
+
+func TestParseListen(t *testing.T) {
+	for _, c := range []struct{ in, network, addr string }{
+		{"0.0.0.0:7070", "tcp", "0.0.0.0:7070"},
+		{"[::1]:0", "tcp", "[::1]:0"},
+		{"unix:/run/w.sock", "unix", "/run/w.sock"},
+		{"unix:///run/w.sock", "unix", "/run/w.sock"},
+	} {
+		network, addr, err := parseListen(c.in)
+		if err != nil || network != c.network || addr != c.addr {
+			t.Errorf("%s: %s %s %v", c.in, network, addr, err)
+		}
+	}
+	if _, addr, err := parseListen("unix:w.sock"); err != nil || !strings.HasPrefix(addr, "/") {
+		t.Errorf("a relative socket path is made absolute: %s %v", addr, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,7 +39,7 @@ type Worker struct {
 	methods        map[string]HandlerFunc
 
 	mu      sync.Mutex
-	serving *conn // the connection being served, for Worker.Log
+	serving []*conn // the connections being served, latest last, for Worker.Log
 }
 
 // Option configures a [Worker] in [New].
@@ -118,15 +119,34 @@ func (w *Worker) Handshake(codec protocol.Codec) *protocol.Handshake {
 
 // Log sends a log message (level trace, debug, info, warn or error) while the worker
 // serves; before or after, it goes to stderr.
+//
+// With several connections at once (gRPC sessions), it goes to the latest one.
 func (w *Worker) Log(level, message string, fields map[string]any) error {
+	var c *conn
 	w.mu.Lock()
-	c := w.serving
+	if n := len(w.serving); n > 0 {
+		c = w.serving[n-1]
+	}
 	w.mu.Unlock()
 	if c == nil {
 		logStderr("%s: %s%s", level, message, formatFields(fields))
 		return nil
 	}
 	return c.log(level, message, fields)
+}
+
+// addServing records a connection being served, for Log.
+func (w *Worker) addServing(c *conn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.serving = append(w.serving, c)
+}
+
+// removeServing forgets a connection that ended.
+func (w *Worker) removeServing(c *conn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.serving = slices.DeleteFunc(w.serving, func(x *conn) bool { return x == c })
 }
 
 // Call runs one method in this process, without the protocol: for tests of a module's

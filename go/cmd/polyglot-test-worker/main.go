@@ -3,7 +3,9 @@
 // tests/workers/python_worker.py, so every scenario runs against a worker in each
 // language. The module name comes from POLYGLOT_MODULE, the version from
 // POLYGLOT_VERSION, and how many calls it takes at once from TEST_MAX_CONCURRENCY
-// (default 16).
+// (default 16). It serves every transport the SDK does: stdio, socket, and with
+// POLYGLOT_TRANSPORT=grpc the gRPC transport (started by the host, or as a remote worker
+// with POLYGLOT_GRPC_LISTEN), with the same methods.
 //
 // Methods (params positional, or named by the names below):
 //

@@ -39,7 +39,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBuiltWorker()
+	os.Exit(code)
 }
 
 // workerEnv is the environment the host gives a worker, plus extra KEY=VALUE entries.
@@ -180,6 +182,15 @@ func (h *host) recv() map[string]any {
 	select {
 	case m := <-h.messages:
 		return m
+	case <-h.eof:
+		// Every message read is queued before eof closes.
+		select {
+		case m := <-h.messages:
+			return m
+		default:
+			h.t.Fatal("the output ended while a message was awaited")
+			return nil
+		}
 	case <-time.After(waitLimit):
 		h.t.Fatal("no message in time")
 		return nil
