@@ -44,6 +44,7 @@ from types import ModuleType
 from typing import Any, List, Optional, Sequence, Tuple
 
 import grpc
+from google.rpc import status_pb2  # googleapis-common-protos
 
 DEFAULT_PROTO = Path(__file__).resolve().parents[2] / "proto" / "polyglot" / "v1" / "runtime.proto"
 """The API's proto in this repository; `POLYGLOT_PROTO` or `proto=` point elsewhere."""
@@ -53,7 +54,10 @@ PROTO_NAME = "polyglot/v1/runtime.proto"
 (`from polyglot.v1 import runtime_pb2`)."""
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
-"""The trailer that carries a status's details: here one encoded `ErrorDetail`."""
+"""The trailer that carries a status's details: an encoded `google.rpc.Status` whose
+details hold the host's `ErrorDetail` as an `Any`."""
+
+ERROR_DETAIL_TYPE_URL = "type.googleapis.com/polyglot.v1.ErrorDetail"
 
 
 # ------------------------------------------------------------------ generated stubs
@@ -181,8 +185,11 @@ class CallResult:
 def _call_failed(pb2: ModuleType, err: grpc.RpcError) -> CallFailed:
     failed = CallFailed(status=err.code(), message=err.details() or "")
     raw = dict(err.trailing_metadata() or ()).get(STATUS_DETAILS_KEY)
-    if raw:
-        detail = pb2.ErrorDetail.FromString(raw)
+    details = status_pb2.Status.FromString(raw).details if raw else []
+    for any_detail in details:
+        if any_detail.type_url != ERROR_DETAIL_TYPE_URL:
+            continue
+        detail = pb2.ErrorDetail.FromString(any_detail.value)
         failed.kind, failed.module, failed.method = detail.kind, detail.module, detail.method
         failed.code, failed.remote_message = detail.code, detail.message
         failed.data = json.loads(detail.data_json) if detail.data_json else None

@@ -2,7 +2,6 @@
 
 use polyglot_proto::v1 as pb;
 use polyglot_proto::v1::runtime_client::RuntimeClient;
-use prost::Message as _;
 use std::path::Path;
 use tonic::metadata::MetadataValue;
 
@@ -78,8 +77,8 @@ impl Client {
 
 /// A status as one line for people: its message, and the error kind from its details.
 pub fn describe(status: &tonic::Status) -> String {
-    match pb::ErrorDetail::decode(status.details()) {
-        Ok(d) if !d.kind.is_empty() => format!("error ({}): {}", d.kind, status.message()),
+    match polyglot_proto::error_detail(status) {
+        Some(d) if !d.kind.is_empty() => format!("error ({}): {}", d.kind, status.message()),
         _ => format!("error ({:?}): {}", status.code(), status.message()),
     }
 }

@@ -13,7 +13,6 @@ use polyglot_core::{
     RuntimeEvent, Value,
 };
 use polyglot_proto::v1 as pb;
-use prost::Message as _;
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
@@ -308,14 +307,14 @@ pub fn status_of(e: &CallError) -> Status {
             (d.module, d.method) = (module.clone(), method.clone());
             d.served_by = served_by.clone();
             d.causes = proto_causes(causes);
-            if let Ok(inner) = pb::ErrorDetail::decode(inner.details()) {
+            if let Some(inner) = polyglot_proto::error_detail(&inner) {
                 (d.code, d.message, d.data_json) = (inner.code, inner.message, inner.data_json);
             }
             inner.code()
         }
         CallError::ShuttingDown => Code::Unavailable,
     };
-    Status::with_details(code, e.to_string(), d.encode_to_vec().into())
+    polyglot_proto::status_with_detail(code, e.to_string(), &d)
 }
 
 fn proto_causes(causes: &[polyglot_core::Cause]) -> Vec<pb::Cause> {
@@ -336,7 +335,7 @@ fn invalid_argument(module: &str, method: &str, message: String) -> Status {
         message: message.clone(),
         ..Default::default()
     };
-    Status::with_details(Code::InvalidArgument, message, d.encode_to_vec().into())
+    polyglot_proto::status_with_detail(Code::InvalidArgument, message, &d)
 }
 
 /// The `grpc-timeout` a client set, if any (`100m`, `5S`, ...).

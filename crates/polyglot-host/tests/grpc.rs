@@ -12,7 +12,6 @@ use std::time::Duration;
 use polyglot_core::Value;
 use polyglot_proto::v1 as pb;
 use polyglot_proto::v1::runtime_client::RuntimeClient;
-use prost::Message as _;
 use serde_json::json;
 use support::{Lang, Modules};
 use tokio_stream::StreamExt;
@@ -108,7 +107,7 @@ fn json_call(module: &str, method: &str, params: serde_json::Value) -> pb::CallR
 }
 
 fn detail(s: &tonic::Status) -> pb::ErrorDetail {
-    pb::ErrorDetail::decode(s.details()).expect("an ErrorDetail in the status details")
+    polyglot_proto::error_detail(s).expect("an ErrorDetail in the status details")
 }
 
 #[tokio::test]
@@ -576,4 +575,77 @@ fn tls_serves_clients_that_trust_the_certificate_and_only_them() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("key.pem") && err.contains("not PEM"), "{err}");
+}
+
+/// The Go example client (`go/examples/client`), built once.
+fn go_client() -> std::path::PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.ancestors().nth(3).unwrap().join("go/polyglot-client");
+    BUILD.call_once(|| {
+        let out = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&path)
+            .arg("./examples/client")
+            .current_dir(support::repo().join("go"))
+            .output()
+            .expect("run go build");
+        assert!(
+            out.status.success(),
+            "building the Go client: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    path
+}
+
+#[test]
+fn a_go_program_calls_through_a_running_host() {
+    let mods = fixture();
+    let host = start(&mods, Some("k"));
+    let go = |key: &str, args: &[&str]| {
+        Command::new(go_client())
+            .args(["-connect", &host.url, "-api-key", key])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = go("k", &["calc", "add", "[20, 22]"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    let blob = json!([{"$bytes": "AAEC/w=="}]);
+    let out = go("k", &["calc", "echo", &blob.to_string()]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, blob[0], "binary round trip (echo answers its argument)");
+    // A method's own error, an unknown module, a wrong key: each says what it is, with the
+    // error kind from the status details.
+    for (key, args, expect) in [
+        (
+            "k",
+            vec!["calc", "fail", r#"["NOT_READY","no model"]"#],
+            vec!["(remote)", "NOT_READY", "no model"],
+        ),
+        (
+            "k",
+            vec!["nosuch", "echo"],
+            vec!["NOT_FOUND (module_not_found)"],
+        ),
+        (
+            "wrong",
+            vec!["calc", "add", "[1, 2]"],
+            vec!["UNAUTHENTICATED"],
+        ),
+    ] {
+        let out = go(key, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for e in expect {
+            assert!(err.contains(e), "{args:?}: {e:?} in {err}");
+        }
+    }
 }
