@@ -2,7 +2,9 @@
 // and start-up behaviours match tests/workers/python_worker.py, so every scenario runs
 // against a worker in each language. The module name comes from POLYGLOT_MODULE, the
 // version from POLYGLOT_VERSION, and how many calls it takes at once from
-// TEST_MAX_CONCURRENCY (default 16).
+// TEST_MAX_CONCURRENCY (default 16). Linked with polyglot::worker_grpc (when gRPC is
+// installed), it serves the same methods over gRPC when started with
+// POLYGLOT_TRANSPORT=grpc (docs/protocol.md, section 10).
 //
 // Methods:
 //   echo(*args)      one positional arg -> it; several -> the list; named args -> the object

@@ -2,13 +2,13 @@
 #include "polyglot/call.hpp"
 
 #include "polyglot/error.hpp"
-#include "session.hpp"
+#include "call_host.hpp"
 
 namespace polyglot {
 
-Call::Call(detail::Session* session, std::optional<Id> id, std::string method,
+Call::Call(detail::CallHost* host, std::optional<Id> id, std::string method,
            std::optional<std::uint64_t> timeout_ms)
-    : session_(session), id_(std::move(id)), method_(std::move(method)), timeout_ms_(timeout_ms) {}
+    : host_(host), id_(std::move(id)), method_(std::move(method)), timeout_ms_(timeout_ms) {}
 
 Call::~Call() = default;
 
@@ -17,13 +17,13 @@ std::unique_ptr<Call> Call::detached(std::string method, std::optional<Id> id) {
 }
 
 void Call::progress(const Value& value) {
-    if (session_ == nullptr || !id_) return;
-    session_->send_progress(*this, value);
+    if (host_ == nullptr || !id_) return;
+    host_->send_progress(*this, value);
 }
 
 void Call::log(LogLevel level, std::string_view message, const Value& fields) {
-    if (session_ == nullptr) return;
-    session_->send_log(level, message, fields);
+    if (host_ == nullptr) return;
+    host_->send_log(level, message, fields);
 }
 
 bool Call::wait_cancelled_for(std::chrono::milliseconds timeout) const {

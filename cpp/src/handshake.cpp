@@ -80,6 +80,12 @@ Handshake Handshake::parse(std::string_view line) {
     if (const auto it = v.find("pid"); it != v.end() && it->is_number_unsigned()) {
         h.pid = it->get<std::uint64_t>();
     }
+    if (const auto it = v.find("transport"); it != v.end() && it->is_string()) {
+        h.transport = it->get<std::string>();
+    }
+    if (const auto it = v.find("address"); it != v.end() && it->is_string()) {
+        h.address = it->get<std::string>();
+    }
     return h;
 }
 
@@ -107,7 +113,8 @@ void Handshake::check(const ExpectedWorker& expected) const {
 
 std::string Handshake::to_line() const {
     std::string out;
-    const std::size_t n = 6 + (language ? 1 : 0) + (pid ? 1 : 0);
+    const std::size_t n = 6 + (language ? 1 : 0) + (pid ? 1 : 0) + (transport ? 1 : 0) +
+                          (address ? 1 : 0);
     detail::MapWriter w(Codec::json, out, n);
     w.key("polyglot").uint(protocol);
     w.key("module").string(module);
@@ -117,6 +124,8 @@ std::string Handshake::to_line() const {
     w.key("methods").value(Value(methods));
     w.key("maxConcurrency").uint(max_concurrency);
     if (pid) w.key("pid").uint(*pid);
+    if (transport) w.key("transport").string(*transport);
+    if (address) w.key("address").string(*address);
     w.end();
     out.push_back('\n');
     return out;

@@ -1,25 +1,13 @@
 // Output: the writer thread (see output.hpp).
 #include "output.hpp"
 
-#include <climits>
 #include <csignal>
-#include <cerrno>
 
-#include <poll.h>
 #include <pthread.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 namespace polyglot::detail {
 
-namespace {
-
-/// iovecs per writev(): the POSIX minimum of IOV_MAX, so it works everywhere.
-constexpr std::size_t kMaxIov = 1024;
-
-}  // namespace
-
-Output::Output(int fd) : fd_(fd) {}
+Output::Output(Sink& sink) : sink_(sink) {}
 
 Output::~Output() {
     {
@@ -77,7 +65,7 @@ void Output::run() {
             }
             batch.swap(queue_);
         }
-        if (!write_batch(batch)) {
+        if (!sink_.write(batch)) {
             {
                 std::lock_guard<std::mutex> lk(mutex_);
                 broken_ = true;
@@ -87,41 +75,6 @@ void Output::run() {
         }
         batch.clear();
     }
-}
-
-bool Output::write_batch(std::vector<std::string>& batch) {
-    std::size_t first = 0;     // the first frame not yet fully written
-    std::size_t offset = 0;    // bytes of it already written
-    while (first < batch.size()) {
-        iovec iov[kMaxIov];
-        int count = 0;
-        for (std::size_t i = first; i < batch.size() && count < static_cast<int>(kMaxIov); ++i) {
-            const std::size_t skip = i == first ? offset : 0;
-            if (batch[i].size() == skip) continue;
-            iov[count].iov_base = batch[i].data() + skip;
-            iov[count].iov_len = batch[i].size() - skip;
-            ++count;
-        }
-        if (count == 0) break;
-        const ssize_t n = ::writev(fd_, iov, count);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {  // a non-blocking descriptor
-                pollfd p{fd_, POLLOUT, 0};
-                ::poll(&p, 1, -1);
-                continue;
-            }
-            return false;
-        }
-        auto left = static_cast<std::size_t>(n);
-        while (first < batch.size() && left >= batch[first].size() - offset) {
-            left -= batch[first].size() - offset;
-            offset = 0;
-            ++first;
-        }
-        offset += left;
-    }
-    return true;
 }
 
 }  // namespace polyglot::detail

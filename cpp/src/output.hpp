@@ -1,7 +1,7 @@
 // Output: the worker's side of the protocol stream. Frames are queued by any thread; one
-// writer thread takes everything queued since its last write and writes it with one
-// writev(), so a burst of responses costs one syscall, not one per response, and a frame
-// is never held back while the writer is idle.
+// writer thread takes everything queued since its last write and hands it to the Sink in
+// one go (one writev(), or one gRPC chunk), so a burst of responses costs one write, not one
+// per response, and a frame is never held back while the writer is idle.
 #pragma once
 
 #include <chrono>
@@ -12,12 +12,14 @@
 #include <thread>
 #include <vector>
 
+#include "transport.hpp"
+
 namespace polyglot::detail {
 
 class Output {
 public:
-    /// An output writing to `fd` (not owned) once start()ed.
-    explicit Output(int fd);
+    /// An output writing to `sink` (not owned) once start()ed.
+    explicit Output(Sink& sink);
     Output(const Output&) = delete;
     Output& operator=(const Output&) = delete;
     /// Stops taking frames, writes what is queued, and joins the writer.
@@ -40,9 +42,8 @@ public:
 
 private:
     void run();
-    bool write_batch(std::vector<std::string>& batch);
 
-    int fd_;
+    Sink& sink_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable done_;

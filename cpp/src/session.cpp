@@ -2,15 +2,10 @@
 // session.hpp).
 #include "session.hpp"
 
-#include <cerrno>
-#include <cstring>
 #include <thread>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
-
 #include "envelope_impl.hpp"
+#include "log.hpp"
 #include "polyglot/error.hpp"
 
 namespace polyglot::detail {
@@ -21,58 +16,18 @@ namespace {
 /// is rechecked (a broken output ends the wait): short enough to notice promptly.
 constexpr std::chrono::milliseconds kDrainRecheck{100};
 
-std::string quoted(const std::string& s) {
-    try {
-        return encode_json(Value(s));
-    } catch (const EncodeError&) {
-        return "(a name that is not UTF-8)";
-    }
-}
-
 }  // namespace
 
-void log_stderr(const std::string& message) noexcept {
-    try {
-        const std::string line = "polyglot worker: " + message + "\n";
-        std::size_t done = 0;
-        while (done < line.size()) {
-            const ssize_t n = ::write(2, line.data() + done, line.size() - done);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return;
-            done += static_cast<std::size_t>(n);
-        }
-    } catch (...) {  // out of memory: nowhere left to report
-    }
-}
-
-WakePipe::WakePipe() {
-    if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
-        throw std::runtime_error(std::string("cannot create a pipe: ") + std::strerror(errno));
-    }
-}
-
-WakePipe::~WakePipe() {
-    ::close(fds_[0]);
-    ::close(fds_[1]);
-}
-
-void WakePipe::signal() const noexcept {
-    const char b = 1;
-    [[maybe_unused]] const ssize_t n = ::write(fds_[1], &b, 1);
-}
-
-void WakePipe::drain() const noexcept {
-    char buf[64];
-    while (::read(fds_[0], buf, sizeof buf) > 0) {
-    }
-}
-
-Session::Session(const Worker& worker, Codec codec, std::size_t max_frame, int in_fd, int out_fd)
+Session::Session(const Worker& worker, const SessionConfig& config, Input& input, Sink& output)
     : worker_(worker),
-      codec_(codec),
-      limit_(max_frame),
-      in_fd_(in_fd),
-      output_(out_fd),
+      codec_(config.codec),
+      limit_(config.max_frame),
+      transport_(config.transport),
+      address_(config.address),
+      input_(input),
+      own_shutdown_(config.shutdown == nullptr ? std::make_unique<ShutdownSignal>() : nullptr),
+      shutdown_(config.shutdown == nullptr ? *own_shutdown_ : *config.shutdown),
+      output_(output),
       pool_(worker.max_concurrency()),
       health_pool_(1) {
     output_.on_broken([this] {
@@ -84,7 +39,7 @@ Session::Session(const Worker& worker, Codec codec, std::size_t max_frame, int i
 Session::~Session() = default;
 
 void Session::wake() noexcept {
-    wake_pipe_.signal();
+    input_.wake();
     drained_cv_.notify_all();
 }
 
@@ -95,38 +50,29 @@ bool Session::drained() {
 
 Ended Session::serve() {
     output_.start();
-    output_.send(worker_.handshake(codec_).to_line());
+    Handshake handshake = worker_.handshake(codec_);
+    handshake.transport = transport_;
+    handshake.address = address_;
+    output_.send(handshake.to_line());
     FrameReader reader(codec_, limit_);
     for (;;) {
         if (output_.broken()) return Ended::output_failed;
-        if (shutting_down_.load() && drained()) return Ended::shutdown;
-        pollfd fds[2] = {{in_fd_, POLLIN, 0}, {wake_pipe_.read_fd(), POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0) {
-            if (errno == EINTR) continue;
-            log_stderr(std::string("waiting for input failed: ") + std::strerror(errno));
-            return Ended::input_closed;
-        }
-        if (fds[1].revents != 0) wake_pipe_.drain();
-        if (fds[0].revents == 0) continue;
+        if (shutdown_.requested() && drained()) return Ended::shutdown;
         const auto space = reader.read_buf();
-        ssize_t n = ::read(in_fd_, space.data, space.size);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-            log_stderr(std::string("reading the input failed: ") + std::strerror(errno));
-            n = 0;
-        }
-        if (n == 0) {
+        const ReadResult got = input_.read(space.data, space.size);
+        if (got.kind == ReadResult::Kind::woken) continue;
+        if (got.kind == ReadResult::Kind::eof) {
             if (const auto cut = reader.finish()) {
                 log_stderr("the input ended inside a frame (" + std::to_string(*cut) +
                            " bytes of it)");
             }
-            if (!shutting_down_.load()) return Ended::input_closed;
+            if (!shutdown_.requested()) return Ended::input_closed;
             // After `$shutdown` the host may close the input at once: still drain.
             std::unique_lock<std::mutex> lk(mutex_);
             while (unanswered_ > 0 && !output_.broken()) drained_cv_.wait_for(lk, kDrainRecheck);
             return output_.broken() ? Ended::output_failed : Ended::shutdown;
         }
-        reader.filled(static_cast<std::size_t>(n));
+        reader.filled(got.size);
         while (const auto frame = reader.next_frame()) {
             try {
                 on_frame(*frame);
@@ -187,10 +133,10 @@ void Session::dispatch(Request&& req) {
     }
     if (method == "$shutdown") {
         if (req.id) answer(*req.id, Outcome{true, nullptr, {}}, std::nullopt);
-        shutting_down_.store(true);
+        shutdown_.request();
         return;
     }
-    if (shutting_down_.load()) {
+    if (shutdown_.requested()) {
         if (req.id) {
             answer_error(*req.id, code::SHUTTING_DOWN,
                          "the worker is shutting down and takes no new calls (" + method + ")");
@@ -218,14 +164,10 @@ void Session::dispatch(Request&& req) {
         }
         return;
     }
-    const auto it = worker_.methods_.find(method);
-    if (it == worker_.methods_.end()) {
+    const Method* const fn = WorkerAccess::method(worker_, method);
+    if (fn == nullptr) {
         if (req.id) {
-            std::string served;
-            for (const auto& m : worker_.methods_) served += (served.empty() ? "" : ", ") + m.first;
-            answer_error(*req.id, code::METHOD_NOT_FOUND,
-                         "this worker (" + worker_.module() + ") does not serve " + quoted(method) +
-                             "; it serves " + (served.empty() ? "nothing" : served));
+            answer_error(*req.id, code::METHOD_NOT_FOUND, not_served(worker_, method));
         } else {
             log_stderr("dropped a notification of unknown method " + quoted(method));
         }
@@ -236,7 +178,7 @@ void Session::dispatch(Request&& req) {
                      "id " + req.id->to_string() + " is already in use by a call that is still running");
         return;
     }
-    start(std::move(req), &it->second);
+    start(std::move(req), fn);
 }
 
 bool Session::running_id(const Id& id) {
@@ -284,39 +226,12 @@ void Session::start(Request&& req, const Method* method) {
     }
 }
 
-Value Session::run_health() {
-    Value got = worker_.health_();
-    Value status = {{"status", "ok"}};
-    if (got.is_null()) return status;
-    if (!got.is_object()) {
-        throw Error(code::UNHEALTHY, std::string("the health check returned ") + type_name(got) +
-                                         ", not an object");
-    }
-    for (auto& item : got.items()) status[item.key()] = std::move(item.value());
-    return status;
-}
-
 void Session::run_call(const std::shared_ptr<Call>& call, const Method* method,
                        const Value& params) {
     // A call cancelled while it waited for a thread was answered already: do not start it.
     if (call->cancelled()) return;
-    const bool health = method == nullptr;
     const auto started = std::chrono::steady_clock::now();
-    Outcome out;
-    try {
-        out.result = health ? run_health() : (*method)(params, *call);
-        out.ok = true;
-    } catch (const Error& e) {
-        out.error = ErrorObject{e.code, e.message,
-                                e.data.is_null() ? std::nullopt : std::optional<Value>(e.data)};
-    } catch (const std::exception& e) {
-        if (!health) log_stderr("method " + call->method() + " failed: " + e.what());
-        out.error = ErrorObject{health ? code::UNHEALTHY : code::INTERNAL, e.what(), std::nullopt};
-    } catch (...) {
-        out.error = ErrorObject{health ? code::UNHEALTHY : code::INTERNAL,
-                                "the method threw something that is not a std::exception",
-                                std::nullopt};
-    }
+    Outcome out = invoke(worker_, method, *call, params);
     const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started);
     complete(call, std::move(out), static_cast<std::uint64_t>(took.count()));
@@ -353,7 +268,7 @@ void Session::one_answered() {
         --unanswered_;
         now_drained = unanswered_ == 0;
     }
-    if (now_drained && shutting_down_.load()) wake();
+    if (now_drained && shutdown_.requested()) wake();
 }
 
 std::string Session::response_frame(const Id& id, const Outcome& outcome,

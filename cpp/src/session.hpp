@@ -1,4 +1,5 @@
-// Session: one served stream. Frames in (on the thread that calls serve()), dispatch,
+// Session: one served stream, whatever carries it (an Input and a Sink: stdio, the host's
+// socket, a gRPC `Session` RPC). Frames in (on the thread that calls serve()), dispatch,
 // calls in flight on the thread pool, frames out through Output. Each call is answered when
 // it finishes, so answers leave in completion order.
 //
@@ -15,43 +16,57 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
+#include "call_host.hpp"
+#include "invoke.hpp"
 #include "output.hpp"
 #include "polyglot/call.hpp"
 #include "polyglot/envelope.hpp"
 #include "polyglot/frame.hpp"
 #include "polyglot/worker.hpp"
 #include "thread_pool.hpp"
+#include "transport.hpp"
 
 namespace polyglot::detail {
 
-/// Writes one line to stderr (which the host forwards to its log), never failing.
-void log_stderr(const std::string& message) noexcept;
-
-/// A non-blocking pipe that wakes the reading thread from poll(), closed when this goes
-/// away.
-class WakePipe {
+/// Whether the worker took `$shutdown` (docs/protocol.md, section 5). A stdio or socket
+/// worker has one session and one of these; a gRPC worker's sessions share one, so
+/// `$shutdown` on any session stops them all (section 10).
+class ShutdownSignal {
 public:
-    /// @throws std::runtime_error when no pipe can be made.
-    WakePipe();
-    WakePipe(const WakePipe&) = delete;
-    WakePipe& operator=(const WakePipe&) = delete;
-    ~WakePipe();
-    int read_fd() const noexcept { return fds_[0]; }
-    /// Writes one byte (a full pipe already holds a wake-up).
-    void signal() const noexcept;
-    /// Reads every pending byte.
-    void drain() const noexcept;
+    virtual ~ShutdownSignal() = default;
+    bool requested() const noexcept { return requested_.load(); }
+    /// Sets it; the first time, calls on_requested() (on the calling thread).
+    void request() {
+        if (!requested_.exchange(true)) on_requested();
+    }
+
+protected:
+    /// Tells whoever else must know (the gRPC server wakes its other sessions).
+    virtual void on_requested() {}
 
 private:
-    int fds_[2];
+    std::atomic<bool> requested_{false};
 };
 
-class Session {
+/// How a session is set up.
+struct SessionConfig {
+    Codec codec = Codec::json;
+    std::size_t max_frame = kDefaultMaxFrame;
+    /// Added to the handshake: a gRPC worker's `"transport"` and `"address"`.
+    std::optional<std::string> transport;
+    std::optional<std::string> address;
+    /// Shared with the worker's other sessions (gRPC); null: the session has its own.
+    ShutdownSignal* shutdown = nullptr;
+};
+
+class Session final : public CallHost {
 public:
-    Session(const Worker& worker, Codec codec, std::size_t max_frame, int in_fd, int out_fd);
+    /// A session reading `input` and writing `output` (neither owned; both must outlive it).
+    Session(const Worker& worker, const SessionConfig& config, Input& input, Sink& output);
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
     ~Session();
@@ -73,25 +88,21 @@ public:
     /// Stops writing: waits up to `timeout` for what is queued to be written.
     bool finish_output(std::chrono::milliseconds timeout) { return output_.close(timeout); }
 
-    // ---- for Call and the test hooks
-    void send_progress(Call& call, const Value& progress);
-    void send_log(LogLevel level, std::string_view message, const Value& fields);
-    void send_raw(std::string bytes) { output_.send(std::move(bytes)); }
-    Codec codec() const noexcept { return codec_; }
+    /// Makes serve() recheck its state: another session took `$shutdown`.
+    void wake() noexcept;
+
+    // ---- CallHost: for Call and the test hooks
+    void send_progress(Call& call, const Value& progress) override;
+    void send_log(LogLevel level, std::string_view message, const Value& fields) override;
+    void send_raw(std::string bytes) override { output_.send(std::move(bytes)); }
+    Codec codec() const noexcept override { return codec_; }
 
 private:
-    struct Outcome {
-        bool ok = false;
-        Value result;
-        ErrorObject error;
-    };
-
     void on_frame(const Frame& frame);
     void dispatch(Request&& req);
     void cancel(const Value& params);
     void start(Request&& req, const Method* method);
     void run_call(const std::shared_ptr<Call>& call, const Method* method, const Value& params);
-    Value run_health();
     void complete(const std::shared_ptr<Call>& call, Outcome&& outcome, std::uint64_t took_us);
     bool running_id(const Id& id);
     void answer(const Id& id, const Outcome& outcome, std::optional<std::uint64_t> took_us,
@@ -101,20 +112,21 @@ private:
                                std::optional<std::uint64_t> took_us) const;
     void one_answered();
     bool drained();
-    void wake() noexcept;
 
     const Worker& worker_;
     const Codec codec_;
     const std::size_t limit_;
-    const int in_fd_;
+    const std::optional<std::string> transport_;
+    const std::optional<std::string> address_;
+    Input& input_;
+    std::unique_ptr<ShutdownSignal> own_shutdown_;  // when the config names none
+    ShutdownSignal& shutdown_;
     Output output_;
-    WakePipe wake_pipe_;
 
     std::mutex mutex_;
     std::condition_variable drained_cv_;
     std::unordered_map<Id, std::shared_ptr<Call>> calls_;
     std::size_t unanswered_ = 0;
-    std::atomic<bool> shutting_down_{false};
     std::atomic<std::size_t> running_{0};
 
     // Last, so they are destroyed (joined) first: their tasks use everything above.

@@ -12,10 +12,27 @@
 
 #include <unistd.h>
 
+#include "grpc_hook.hpp"
 #include "session.hpp"
 #include "transport.hpp"
 
 namespace polyglot {
+
+namespace detail {
+
+namespace {
+
+/// The gRPC transport, when linked in. A plain pointer, constant-initialized before any
+/// constructor runs, so installing it from another file's static initializer is safe.
+GrpcServe grpc_serve = nullptr;
+
+}  // namespace
+
+void install_grpc_serve(GrpcServe serve) noexcept { grpc_serve = serve; }
+
+GrpcServe installed_grpc_serve() noexcept { return grpc_serve; }
+
+}  // namespace detail
 
 namespace {
 
@@ -47,7 +64,7 @@ void complain(const std::string& module, const std::string& message) {
 struct Options {
     Codec codec = Codec::json;
     std::size_t max_frame = kDefaultMaxFrame;
-    bool socket = false;
+    enum class Transport { stdio, socket, grpc } transport = Transport::stdio;
     std::string socket_path;
 };
 
@@ -79,13 +96,15 @@ Options options_from_env() {
     }
     const auto transport = get(env::TRANSPORT);
     if (transport == "socket") {
-        o.socket = true;
+        o.transport = Options::Transport::socket;
         o.socket_path = get(env::SOCKET);
         if (o.socket_path.empty()) {
             throw bad(env::SOCKET, "", "the socket transport needs the path of the host's socket");
         }
+    } else if (transport == "grpc") {
+        o.transport = Options::Transport::grpc;
     } else if (!transport.empty() && transport != "stdio") {
-        throw bad(env::TRANSPORT, transport, "expected \"stdio\" or \"socket\"");
+        throw bad(env::TRANSPORT, transport, "expected \"stdio\", \"socket\" or \"grpc\"");
     }
     return o;
 }
@@ -160,23 +179,46 @@ int Worker::serve(int argc, char** argv) const {
         return 1;
     }
     Options options;
-    detail::Streams streams;
     try {
         options = options_from_env();
-        detail::die_with_parent();
-        // A write to a host that is gone fails with EPIPE instead of killing the process.
-        std::signal(SIGPIPE, SIG_IGN);
-        streams = options.socket ? detail::connect_socket(options.socket_path)
-                                 : detail::take_stdio();
     } catch (const std::exception& e) {
         complain(module_, e.what());
         return 1;
     }
+    if (options.transport == Options::Transport::grpc) {
+        const detail::GrpcServe grpc = detail::installed_grpc_serve();
+        if (grpc == nullptr) {
+            complain(module_, std::string(env::TRANSPORT) +
+                                  " is \"grpc\", but this program was built without the gRPC "
+                                  "transport: link it with the CMake target "
+                                  "polyglot::worker_grpc (see cpp/README.md)");
+            return 1;
+        }
+        return grpc(*this, detail::ServeOptions{options.codec, options.max_frame});
+    }
+    detail::Streams streams;
+    try {
+        detail::die_with_parent();
+        // A write to a host that is gone fails with EPIPE instead of killing the process.
+        std::signal(SIGPIPE, SIG_IGN);
+        streams = options.transport == Options::Transport::socket
+                      ? detail::connect_socket(options.socket_path)
+                      : detail::take_stdio();
+    } catch (const std::exception& e) {
+        complain(module_, e.what());
+        return 1;
+    }
+    std::unique_ptr<detail::FdInput> input;
+    std::unique_ptr<detail::FdSink> output;
     std::unique_ptr<detail::Session> session;
     Ended ended = Ended::input_closed;
     try {
-        session = std::make_unique<detail::Session>(*this, options.codec, options.max_frame,
-                                                    streams.in, streams.out);
+        input = std::make_unique<detail::FdInput>(streams.in);
+        output = std::make_unique<detail::FdSink>(streams.out);
+        detail::SessionConfig config;
+        config.codec = options.codec;
+        config.max_frame = options.max_frame;
+        session = std::make_unique<detail::Session>(*this, config, *input, *output);
         ended = session->serve();
     } catch (const std::exception& e) {  // no thread, no pipe, a handshake that cannot be written
         complain(module_, std::string("cannot serve: ") + e.what());
@@ -203,7 +245,12 @@ int Worker::serve(int argc, char** argv) const {
 }
 
 Ended Worker::run(int in_fd, int out_fd, Codec codec, std::size_t max_frame) const {
-    detail::Session session(*this, codec, max_frame, in_fd, out_fd);
+    detail::FdInput input(in_fd);
+    detail::FdSink output(out_fd);
+    detail::SessionConfig config;
+    config.codec = codec;
+    config.max_frame = max_frame;
+    detail::Session session(*this, config, input, output);
     const Ended ended = session.serve();
     if (ended != Ended::shutdown) session.abandon();
     session.finish_output(kRunFlushTimeout);

@@ -19,6 +19,8 @@ namespace polyglot {
 
 namespace detail {
 class Session;
+class CallHost;
+struct CallFactory;
 }
 namespace testing {
 struct CallAccess;
@@ -73,12 +75,13 @@ public:
 
 private:
     friend class detail::Session;
+    friend struct detail::CallFactory;
     friend struct testing::CallAccess;
 
-    Call(detail::Session* session, std::optional<Id> id, std::string method,
+    Call(detail::CallHost* host, std::optional<Id> id, std::string method,
          std::optional<std::uint64_t> timeout_ms);
 
-    detail::Session* session_;
+    detail::CallHost* host_;  // what serves the call: a session, or a gRPC unary call
     std::optional<Id> id_;
     std::string method_;
     std::optional<std::uint64_t> timeout_ms_;

@@ -26,6 +26,8 @@ inline constexpr const char* TRANSPORT = "POLYGLOT_TRANSPORT";
 inline constexpr const char* SOCKET = "POLYGLOT_SOCKET";
 inline constexpr const char* MAX_FRAME = "POLYGLOT_MAX_FRAME";
 inline constexpr const char* INSTANCE = "POLYGLOT_INSTANCE";
+/// gRPC, a remote worker (section 10): where it listens, `host:port` or `unix:/path`.
+inline constexpr const char* GRPC_LISTEN = "POLYGLOT_GRPC_LISTEN";
 }  // namespace env
 
 /// A handshake the host refuses; the text says which rule was broken.
@@ -51,6 +53,10 @@ struct Handshake {
     std::vector<std::string> methods;
     std::uint64_t max_concurrency = 1;
     std::optional<std::uint64_t> pid;
+    /// `"grpc"` when the worker serves gRPC (docs/protocol.md, section 10).
+    std::optional<std::string> transport;
+    /// With gRPC: where it listens, `unix:/absolute/path` or `host:port`.
+    std::optional<std::string> address;
 
     /// Parses a handshake line, filling in defaults.
     /// @throws HandshakeError naming the field that is missing or wrong, or the protocol

@@ -7,9 +7,9 @@
 //     });
 //     return worker.serve(argc, argv);
 //
-// serve() reads the host's environment, takes the transport (stdin/stdout, or the local
-// socket the host names), writes the handshake and answers requests until the input ends
-// or `$shutdown` is done. Calls run on a fixed pool of max_concurrency() threads and are
+// serve() reads the host's environment, takes the transport (stdin/stdout, the local
+// socket the host names, or gRPC when the program links polyglot::worker_grpc), writes the
+// handshake and answers requests until the input ends or `$shutdown` is done. Calls run on a fixed pool of max_concurrency() threads and are
 // answered as each finishes; `$health` runs outside those slots.
 #pragma once
 
@@ -28,6 +28,10 @@
 #include "polyglot/value.hpp"
 
 namespace polyglot {
+
+namespace detail {
+struct WorkerAccess;
+}
 
 /// A method: params in, result out. Throw polyglot::Error to fail the call with that
 /// error; any other exception fails it with `INTERNAL`.
@@ -79,6 +83,10 @@ public:
     /// when the input ends, 1 when started wrongly. Run by hand (without
     /// POLYGLOT_PROTOCOL) it says on stderr what it is and returns 1.
     ///
+    /// With POLYGLOT_TRANSPORT=grpc it serves gRPC (docs/protocol.md, section 10) when the
+    /// program links the CMake target polyglot::worker_grpc, and ends the process itself
+    /// once serving; without that target it says so on stderr and returns 1.
+    ///
     /// When the input ends while calls still run, it does not wait for them: it marks them
     /// cancelled (dropping their answers), gives them 200 ms to return, flushes what is
     /// written and ends the process with status 0 (std::_Exit).
@@ -94,6 +102,7 @@ public:
 
 private:
     friend class detail::Session;
+    friend struct detail::WorkerAccess;
     friend struct testing::CallAccess;
 
     std::string module_;

@@ -4,7 +4,10 @@
 //! - the peer: a Node.js parent calling a Node.js child with newline JSON over stdio
 //!   (`peers/node_*.js`), the platform polyglot grows from;
 //! - polyglot: `Runtime::call` to a Rust worker (release build) over stdio, JSON and
-//!   MessagePack.
+//!   MessagePack;
+//! - per language (Rust, Go, C++, Python workers), over stdio and over the gRPC transport;
+//! - the gRPC transport against HashiCorp go-plugin v1.8 in its gRPC mode
+//!   (`benches/goplugin`: a Go host calling a Go echo plugin), the same call counts.
 //!
 //! Prints p50/p99 latency of one call at a time, throughput with 64 calls in flight, the
 //! ratios the targets are stated in, and the RSS of an idle `polyglot-host` serving the
@@ -57,7 +60,10 @@ fn json_row(name: &str, text: &str) -> Row {
         name: name.into(),
         p50_us: v["p50_us"].as_f64().unwrap(),
         p99_us: v["p99_us"].as_f64().unwrap(),
-        calls_per_s: v.get("calls_per_s").and_then(|c| c.as_f64()),
+        calls_per_s: v
+            .get("calls_per_s")
+            .or_else(|| v.get("calls_per_sec"))
+            .and_then(|c| c.as_f64()),
     }
 }
 
@@ -115,15 +121,45 @@ async fn polyglot(worker: &Path, codec: &str, tmp: &Path) -> Row {
     echo_through(
         &w,
         codec,
+        "stdio",
         tmp,
         &format!("polyglot Runtime::call -> Rust worker, {codec}"),
     )
     .await
 }
 
-async fn echo_through(w: &WorkerCmd, codec: &str, tmp: &Path, name: &str) -> Row {
+/// go-plugin v1.8, gRPC mode: its driver calls its echo plugin with the same counts.
+fn go_plugin(tmp: &Path) -> Row {
+    let out = tmp.join("goplugin/");
+    run(Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .args(["./cmd/bench", "./cmd/echo-plugin"])
+        .env("GOWORK", "off")
+        .current_dir(repo().join("benches/goplugin")));
+    let text = run(Command::new(out.join("bench")).args([
+        "-warmup".to_owned(),
+        "2000".to_owned(),
+        "-calls".to_owned(),
+        ROUNDS.to_string(),
+        "-throughput-calls".to_owned(),
+        CALLS.to_string(),
+        "-in-flight".to_owned(),
+        IN_FLIGHT.to_string(),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    json_row(
+        &format!(
+            "go-plugin {} gRPC, Go host -> Go plugin",
+            v["go_plugin"].as_str().unwrap_or("?")
+        ),
+        &text,
+    )
+}
+
+async fn echo_through(w: &WorkerCmd, codec: &str, transport: &str, tmp: &Path, name: &str) -> Row {
     let dir = tmp
-        .join(format!("echo-{}-{codec}", w.language))
+        .join(format!("echo-{}-{codec}-{transport}", w.language))
         .join("echo");
     std::fs::create_dir_all(&dir).unwrap();
     let mut env = serde_json::json!({"TEST_MAX_CONCURRENCY": IN_FLIGHT.to_string()});
@@ -133,6 +169,7 @@ async fn echo_through(w: &WorkerCmd, codec: &str, tmp: &Path, name: &str) -> Row
     let manifest = serde_json::json!({
         "name": "echo", "language": w.language, "version": "1.0.0",
         "command": w.command.display().to_string(), "args": w.args, "codec": codec, "instances": 1,
+        "transport": transport,
         "env": env,
         "healthCheck": {"intervalMs": 60000},
     });
@@ -234,7 +271,12 @@ fn other_workers(tmp: &Path) -> Vec<WorkerCmd> {
         .arg(repo().join("cpp"))
         .arg("-B")
         .arg(&cpp)
-        .args(["-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"]));
+        .args([
+            "-G",
+            "Ninja",
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DPOLYGLOT_REQUIRE_GRPC=ON",
+        ]));
     run(Command::new("cmake")
         .arg("--build")
         .arg(&cpp)
@@ -283,14 +325,34 @@ fn main() {
         .unwrap();
     let json = rt.block_on(polyglot(&worker, "json", tmp.path()));
     let mp = rt.block_on(polyglot(&worker, "msgpack", tmp.path()));
-    let mut languages = vec![Row {
-        name: "Rust worker".into(),
-        ..mp.clone()
-    }];
+    let rust = WorkerCmd {
+        language: "rust",
+        command: worker.clone(),
+        args: vec![],
+        env: serde_json::json!({}),
+    };
+    let mut languages = vec![(
+        Row {
+            name: "Rust worker".into(),
+            ..mp.clone()
+        },
+        Some(rt.block_on(echo_through(
+            &rust,
+            "msgpack",
+            "grpc",
+            tmp.path(),
+            "Rust worker",
+        ))),
+    )];
     for w in other_workers(tmp.path()) {
         let name = format!("{} worker", w.language);
-        languages.push(rt.block_on(echo_through(&w, "msgpack", tmp.path(), &name)));
+        let stdio = rt.block_on(echo_through(&w, "msgpack", "stdio", tmp.path(), &name));
+        // The Python SDK serves stdio and sockets only.
+        let grpc = (w.language != "python")
+            .then(|| rt.block_on(echo_through(&w, "msgpack", "grpc", tmp.path(), &name)));
+        languages.push((stdio, grpc));
     }
+    let plugin = go_plugin(tmp.path());
     drop(rt);
 
     println!(
@@ -327,14 +389,73 @@ fn main() {
         mp.calls_per_s.unwrap() / node_tput
     );
     println!(
-        "\n{:<52} {:>9} {:>9} {:>14}",
-        "per language, Runtime::call over stdio, msgpack", "p50 µs", "p99 µs", "calls/s @64"
+        "\n{:<22} {:>10} {:>10} {:>12} {:>10} {:>10} {:>12}",
+        "per language, msgpack",
+        "stdio p50",
+        "stdio p99",
+        "stdio /s@64",
+        "gRPC p50",
+        "gRPC p99",
+        "gRPC /s@64"
     );
-    for r in &languages {
-        let tput = r.calls_per_s.map_or("-".to_owned(), |c| format!("{c:.0}"));
+    let cells = |r: Option<&Row>| match r {
+        Some(r) => format!(
+            "{:>10.1} {:>10.1} {:>12.0}",
+            r.p50_us,
+            r.p99_us,
+            r.calls_per_s.unwrap_or(0.0)
+        ),
+        None => format!("{:>10} {:>10} {:>12}", "-", "-", "-"),
+    };
+    for (stdio, grpc) in &languages {
         println!(
-            "{:<52} {:>9.1} {:>9.1} {:>14}",
-            r.name, r.p50_us, r.p99_us, tput
+            "{:<22} {} {}",
+            stdio.name,
+            cells(Some(stdio)),
+            cells(grpc.as_ref())
+        );
+    }
+    println!(
+        "\n{:<52} {:>9} {:>9} {:>14}",
+        "gRPC worker transport vs go-plugin", "p50 µs", "p99 µs", "calls/s @64"
+    );
+    let grpc_row = |lang: &str| {
+        languages
+            .iter()
+            .find(|(s, _)| s.name.starts_with(lang))
+            .and_then(|(_, g)| g.clone())
+            .expect("a gRPC row")
+    };
+    let (go_grpc, rust_grpc) = (grpc_row("go"), grpc_row("Rust"));
+    for (name, r) in [
+        (plugin.name.clone(), &plugin),
+        (
+            "polyglot Runtime::call -> Go gRPC worker".to_owned(),
+            &go_grpc,
+        ),
+        (
+            "polyglot Runtime::call -> Rust gRPC worker".to_owned(),
+            &rust_grpc,
+        ),
+    ] {
+        println!(
+            "{:<52} {:>9.1} {:>9.1} {:>14.0}",
+            name,
+            r.p50_us,
+            r.p99_us,
+            r.calls_per_s.unwrap_or(0.0)
+        );
+    }
+    let plugin_tput = plugin.calls_per_s.unwrap();
+    println!("\nratios (target):");
+    for (name, r) in [("Go", &go_grpc), ("Rust", &rust_grpc)] {
+        println!(
+            "  calls/s {name} gRPC worker / go-plugin   {:.2}  (>= 2.0)",
+            r.calls_per_s.unwrap() / plugin_tput
+        );
+        println!(
+            "  p50 {name} gRPC worker / go-plugin       {:.2}  (< 1.0)",
+            r.p50_us / plugin.p50_us
         );
     }
     match host_rss_kib() {

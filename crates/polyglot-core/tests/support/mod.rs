@@ -13,7 +13,7 @@ use serde_json::json;
 pub const LANGUAGES: [Lang; 4] = [Lang::Rust, Lang::Python, Lang::Go, Lang::Cpp];
 
 /// The languages whose SDKs serve the gRPC transport.
-pub const GRPC_LANGUAGES: [Lang; 1] = [Lang::Rust];
+pub const GRPC_LANGUAGES: [Lang; 3] = [Lang::Rust, Lang::Go, Lang::Cpp];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -101,7 +101,9 @@ pub fn cpp_worker() -> PathBuf {
             .arg(repo().join("cpp"))
             .arg("-B")
             .arg(&build)
-            .arg("-DCMAKE_BUILD_TYPE=Debug");
+            .arg("-DCMAKE_BUILD_TYPE=Debug")
+            // The test worker serves the gRPC transport too: a missing gRPC is an error.
+            .arg("-DPOLYGLOT_REQUIRE_GRPC=ON");
         if which("ninja") {
             configure.args(["-G", "Ninja"]);
         }
