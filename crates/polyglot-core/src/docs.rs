@@ -42,6 +42,21 @@
 //! passed, the caller gets `WorkerExited` or `Timeout`: re-running it elsewhere could run
 //! a side effect twice.
 //!
+//! # gRPC workers and remote workers
+//! With `transport: "grpc"` the slot spawns the worker as above, but reads the handshake
+//! line from its stdout only to learn the address it listens on (a private Unix socket by
+//! default); the rest of stdout goes to the log. The host then connects and opens one
+//! `Session`, a bidirectional stream whose bytes are the stdio protocol unchanged, so the
+//! same connection code multiplexes calls over it (the worker repeats its handshake there,
+//! which is checked again). Health checks use the worker's `Health` RPC.
+//!
+//! A remote worker (`endpoint`) has no process: a slot connects, opens its session, and
+//! serves until the session ends (the worker or the network went away) or its health
+//! checks fail; then it reconnects with the same back-off. It never spends the restart
+//! intensity: a remote worker is restarted by whoever runs it, so the host keeps trying
+//! for as long as it takes, and the module's calls fall back meanwhile. The host never
+//! stops a remote worker, it only ends its session.
+//!
 //! # Costs
 //! One supervisor task and one health task per worker, one reader and one writer task per
 //! connection. A call costs a semaphore permit, a oneshot channel and a map insert; the
