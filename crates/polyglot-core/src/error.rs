@@ -282,6 +282,15 @@ pub enum LoadError {
         /// What happened.
         message: String,
     },
+    /// The deployment state file could not be read (it was moved aside), or a module's
+    /// persisted version could not be brought back.
+    #[error("deployment state file {}: {message}", file.display())]
+    State {
+        /// The state file.
+        file: std::path::PathBuf,
+        /// What happened, and what the runtime did instead.
+        message: String,
+    },
 }
 
 /// An error with its causes, joined by ": " ("transport error: connection refused"): the

@@ -7,6 +7,12 @@
 //! checks their health, falls back to another implementation when a module is
 //! unavailable, and reloads a module without dropping a call.
 //!
+//! A module can have several versions live at once, each with its own worker pool:
+//! [`Runtime::deploy`] moves traffic from one to the next by a [`Strategy`] (blue-green,
+//! canary, rolling, ...), judges the new one on the calls it serves, and rolls it back when
+//! it is unhealthy; an old version drains its calls in flight before it stops. Which
+//! version is active survives a restart through a state file.
+//!
 //! ```no_run
 //! # async fn run() {
 //! use polyglot_core::{Runtime, Value};
@@ -28,16 +34,21 @@
 //! - `connection`: one worker's stream, many calls multiplexed by id.
 //! - `grpc`: the gRPC transport: connecting, opening a session, the `Health` RPC.
 //! - `supervisor`: start, handshake, restart with back-off, health checks.
-//! - `module`: a loaded module: its pool, routing, draining, status.
-//! - `runtime`: [`Runtime`], the registry, the call path and fallback, reload, shutdown.
+//! - `module`: a loaded module version: its pool, routing, draining, status.
+//! - `runtime`: [`Runtime`], the registry, the call path (version routing, fallback),
+//!   reload, shutdown.
+//! - `deployment`: each module's versions under a `polyglot_hotswap` deployer: the
+//!   runtime's deployment operations, their hooks (warm, release, revive, smoke calls),
+//!   [`DeploymentConfig`], the state file, [`DeploymentError`].
 //! - `status`: [`ModuleStatus`] and friends, snapshots for display.
 //! - `events`: [`RuntimeEvent`], what happens, broadcast to subscribers.
 //! - `error`: [`CallError`], [`LoadError`] and the rest.
-//! - `docs`: how supervision works and what it does not do.
+//! - `docs`: how supervision and deployments work and what they do not do.
 #![warn(missing_docs)]
 
 mod build;
 mod connection;
+mod deployment;
 mod discovery;
 pub mod docs;
 mod error;
@@ -52,14 +63,23 @@ mod status;
 mod supervisor;
 
 pub use build::{ensure_built, needs_build, BUILD_TIMEOUT};
+pub use deployment::{DeploySource, DeploymentConfig, DeploymentError, DEFAULT_RETAIN_PREVIOUS};
 pub use discovery::discover;
 pub use error::{
     chain as error_chain, BuildError, CallError, Cause, LoadError, StartError, StartFailure,
 };
 pub use events::{EventKind, RuntimeEvent, EVENT_BUFFER};
 pub use manifest::{
-    BuildSpec, Fallback, HealthCheck, Manifest, ManifestError, Program, RestartPolicy,
-    TransportKind, MANIFEST_FILE,
+    BuildSpec, Fallback, HealthCheck, Manifest, ManifestError, Program, RestartPolicy, SmokeCall,
+    SmokeExpect, TransportKind, MANIFEST_FILE,
+};
+/// The deployment manager the runtime's deployments are built on: every strategy, status,
+/// history and event type. The ones a caller of the runtime needs most are re-exported
+/// below.
+pub use polyglot_hotswap as hotswap;
+pub use polyglot_hotswap::{
+    Deadlines, DeployError, DeployEvent, Snapshot, Status as DeploymentStatus, Strategy,
+    Thresholds, VersionId, VersionInfo, VersionMeta, VersionState,
 };
 pub use polyglot_protocol::{code, Codec, Value};
 pub use process::STDERR_TAIL_LINES;

@@ -92,6 +92,39 @@ pub struct Manifest {
     pub handshake_timeout: Duration,
     /// How long a worker has to exit after `$shutdown`.
     pub shutdown_grace: Duration,
+    /// Calls a new version must answer as expected before it takes traffic in a
+    /// deployment, and again right after its promotion.
+    pub smoke: Vec<SmokeCall>,
+}
+
+/// One smoke check call of `module.json`'s `smoke` list: a method, its params, and the
+/// answer expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmokeCall {
+    /// The method.
+    pub method: String,
+    /// Its params (`[]` when the manifest gives none).
+    pub params: serde_json::Value,
+    /// What must come back.
+    pub expect: SmokeExpect,
+}
+
+/// What a [`SmokeCall`] must answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SmokeExpect {
+    /// Any result (no `result` and no `error` given): the call must just succeed.
+    Success,
+    /// This result (`result`), compared as values (`1` equals `1`, not `1.0`).
+    Result(serde_json::Value),
+    /// An error with this code (`error`).
+    Error(String),
+}
+
+impl fmt::Display for SmokeCall {
+    /// `method(params)`, as failures name the call.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({})", self.method, self.params)
+    }
 }
 
 /// How to start a worker process.
@@ -264,6 +297,26 @@ struct RawManifest {
     handshake_timeout_ms: Option<u64>,
     #[serde(default)]
     shutdown_grace_ms: Option<u64>,
+    #[serde(default)]
+    smoke: Vec<RawSmoke>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmoke {
+    method: String,
+    #[serde(default)]
+    params: Option<serde_json::Value>,
+    /// `Some(null)` when the manifest says `"result": null`, `None` when it says nothing.
+    #[serde(default, deserialize_with = "present")]
+    result: Option<serde_json::Value>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Reads a field that is present as `Some`, even when its value is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -364,6 +417,15 @@ impl Manifest {
         }
         if raw.version.trim().is_empty() {
             return Err(err("version", "must not be empty".into()));
+        }
+        // Deployments name versions by it: it must be a valid version id.
+        if let Err(polyglot_hotswap::DeployError::InvalidVersionId { problem, .. }) =
+            polyglot_hotswap::VersionId::new(raw.version.as_str())
+        {
+            return Err(err(
+                "version",
+                format!("{:?} cannot be a version label: {problem}", raw.version),
+            ));
         }
         if raw.language.trim().is_empty() {
             return Err(err("language", "must not be empty".into()));
@@ -571,6 +633,12 @@ impl Manifest {
                     .transpose()?,
             }),
         };
+        let smoke = raw
+            .smoke
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| smoke_call(i, c, &raw.capabilities).map_err(|(f, m)| err(&f, m)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Manifest {
             name: raw.name,
             language: raw.language,
@@ -598,6 +666,7 @@ impl Manifest {
             restart,
             handshake_timeout,
             shutdown_grace,
+            smoke,
         })
     }
 
@@ -633,6 +702,7 @@ impl Manifest {
             restart: RestartPolicy::default(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            smoke: Vec::new(),
         }
     }
 
@@ -643,8 +713,57 @@ impl Manifest {
         m.build = None;
         m.fallback = Vec::new();
         m.instances = 1;
+        m.smoke = Vec::new();
         m
     }
+}
+
+/// Validates entry `i` of `smoke`; an error is the field and the message.
+fn smoke_call(
+    i: usize,
+    raw: RawSmoke,
+    capabilities: &[String],
+) -> Result<SmokeCall, (String, String)> {
+    let field = |f: &str| format!("smoke[{i}]{f}");
+    let m = &raw.method;
+    if m.is_empty() || m.starts_with('$') {
+        return Err((
+            field(".method"),
+            format!(
+                "{m:?} is not a method a smoke check may call (empty, or a reserved `$` method)"
+            ),
+        ));
+    }
+    if !capabilities.is_empty() && !capabilities.contains(m) {
+        return Err((
+            field(".method"),
+            format!(
+                "{m:?} is not among the module's capabilities ({})",
+                capabilities.join(", ")
+            ),
+        ));
+    }
+    let expect = match (raw.result, raw.error) {
+        (Some(_), Some(_)) => {
+            return Err((
+                field(""),
+                "give the `result` expected or the `error` code expected, not both".into(),
+            ))
+        }
+        (Some(r), None) => SmokeExpect::Result(r),
+        (None, Some(code)) if code.trim().is_empty() => {
+            return Err((field(".error"), "an error code must not be empty".into()))
+        }
+        (None, Some(code)) => SmokeExpect::Error(code),
+        (None, None) => SmokeExpect::Success,
+    };
+    Ok(SmokeCall {
+        method: raw.method,
+        params: raw
+            .params
+            .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
+        expect,
+    })
 }
 
 /// Checks a remote worker's address: `http://host:port` or `unix:/absolute/path`.
@@ -806,6 +925,30 @@ mod tests {
         assert_eq!((m.transport, m.endpoint), (TransportKind::Grpc, None));
     }
 
+    #[test]
+    fn smoke_calls_are_read_with_what_they_expect() {
+        let m = parse(&format!(
+            r#"{{{MIN},"path":"w","smoke":[
+                {{"method":"echo","params":["hi"],"result":"hi"}},
+                {{"method":"version","result":null}},
+                {{"method":"fail","params":["E","m"],"error":"E"}},
+                {{"method":"pid"}}]}}"#
+        ))
+        .unwrap();
+        let expects: Vec<&SmokeExpect> = m.smoke.iter().map(|c| &c.expect).collect();
+        assert_eq!(
+            expects,
+            [
+                &SmokeExpect::Result(serde_json::json!("hi")),
+                &SmokeExpect::Result(serde_json::Value::Null),
+                &SmokeExpect::Error("E".into()),
+                &SmokeExpect::Success,
+            ]
+        );
+        assert_eq!(m.smoke[0].to_string(), r#"echo(["hi"])"#);
+        assert_eq!(m.smoke[3].params, serde_json::json!([]));
+    }
+
     /// Each case: a manifest body, the field the error must name, and a word it must use.
     #[test]
     fn every_bad_field_is_named() {
@@ -944,6 +1087,35 @@ mod tests {
                 ),
                 "restart.backoffMaxMs",
                 "less",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","smoke":[{{"method":"$health"}}]}}"#),
+                "smoke[0].method",
+                "reserved",
+            ),
+            (
+                &format!(
+                    r#"{{{MIN},"path":"w","capabilities":["echo"],"smoke":[{{"method":"echo"}},{{"method":"add"}}]}}"#
+                ),
+                "smoke[1].method",
+                "capabilities",
+            ),
+            (
+                &format!(
+                    r#"{{{MIN},"path":"w","smoke":[{{"method":"echo","result":1,"error":"E"}}]}}"#
+                ),
+                "smoke[0]",
+                "not both",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","smoke":[{{"method":"echo","expect":1}}]}}"#),
+                "smoke[0].expect",
+                "unknown field",
+            ),
+            (
+                r#"{"name":"text","language":"python","version":"1 0","path":"w"}"#,
+                "version",
+                "whitespace",
             ),
             ("{not json", "", "key must be a string"),
         ];

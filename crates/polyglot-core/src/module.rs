@@ -10,10 +10,11 @@ use polyglot_worker::{Context, Handler};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
+use crate::build;
 use crate::connection::{ConnError, Connection};
-use crate::error::StartError;
+use crate::error::{LoadError, StartError};
 use crate::events::Events;
-use crate::manifest::Manifest;
+use crate::manifest::{Fallback, Manifest};
 use crate::status::{HealthState, InstanceStatus, ModuleState, ModuleStatus};
 use crate::supervisor::{self, Instance, InstanceState, RestartBudget, SlotContext};
 
@@ -53,6 +54,10 @@ pub(crate) struct Module {
     draining: AtomicBool,
     idle: Notify,
     stop: watch::Sender<bool>,
+    /// Set by the first `stop_now`; later ones wait for it to finish.
+    stopping: AtomicBool,
+    /// True once its workers are stopped.
+    stopped: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     started: Mutex<StartProgress>,
     started_notify: Notify,
@@ -84,6 +89,8 @@ impl Module {
             draining: AtomicBool::new(false),
             idle: Notify::new(),
             stop: watch::channel(state == ModuleState::Failed).0,
+            stopping: AtomicBool::new(false),
+            stopped: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
             started: Mutex::new(StartProgress::default()),
             started_notify: Notify::new(),
@@ -136,6 +143,82 @@ impl Module {
         }
         *m.tasks.lock().expect("tasks lock") = tasks;
         m
+    }
+
+    /// Builds what needs building and starts the workers of `manifest` and of its file
+    /// fallbacks, without waiting for them. A failed build gives a module that takes no
+    /// calls (they fall back) and says why, with the error.
+    pub(crate) async fn load(
+        manifest: Arc<Manifest>,
+        events: &Events,
+    ) -> (Arc<Module>, Option<LoadError>) {
+        let name = manifest.name.clone();
+        let file_fallbacks: Vec<Arc<Module>> = manifest
+            .fallback
+            .iter()
+            .filter_map(|f| match f {
+                Fallback::File(p) => Some(p),
+                Fallback::Module(_) => None,
+            })
+            .map(|p| {
+                let rel = p
+                    .strip_prefix(&manifest.dir)
+                    .unwrap_or(p)
+                    .display()
+                    .to_string();
+                let fm = Arc::new(manifest.for_fallback_file(p));
+                Module::start(
+                    fm,
+                    &name,
+                    format!("{name} (fallback {rel})"),
+                    Vec::new(),
+                    events,
+                )
+            })
+            .collect();
+        match build::ensure_built(&manifest).await {
+            Ok(_) => (
+                Module::start(manifest, &name, name.clone(), file_fallbacks, events),
+                None,
+            ),
+            Err(e) => {
+                tracing::error!(module = %name, error = %e, "build failed");
+                (
+                    Module::failed(
+                        manifest,
+                        name.clone(),
+                        format!("its build failed: {}", e.reason),
+                        file_fallbacks,
+                    ),
+                    Some(e.into()),
+                )
+            }
+        }
+    }
+
+    /// [`Module::load`], then waits until every worker answered its first health check;
+    /// a module that does not get there is stopped and the error says why. How a new
+    /// version is started.
+    pub(crate) async fn launch(
+        manifest: Arc<Manifest>,
+        events: &Events,
+    ) -> Result<Arc<Module>, LoadError> {
+        let (module, err) = Module::load(manifest.clone(), events).await;
+        if let Some(e) = err {
+            module.stop_now().await;
+            return Err(e);
+        }
+        if let Err(message) = module
+            .wait_ready(Instant::now() + ready_budget(&manifest))
+            .await
+        {
+            module.stop_now().await;
+            return Err(LoadError::NotReady {
+                module: manifest.name.clone(),
+                message,
+            });
+        }
+        Ok(module)
     }
 
     /// A module that could not be started at all (bad build): it takes no calls, and says
@@ -362,8 +445,13 @@ impl Module {
         self.stop_now().await;
     }
 
-    /// Stops the workers now (still gracefully: `$shutdown`, grace, kill).
+    /// Stops the workers now (still gracefully: `$shutdown`, grace, kill). A second call
+    /// (a shutdown meeting a deployment's release) waits for the first to finish.
     pub(crate) async fn stop_now(&self) {
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            self.wait_stopped().await;
+            return;
+        }
         let _ = self.stop.send(true);
         let tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
         for t in tasks {
@@ -373,6 +461,22 @@ impl Module {
             Box::pin(f.stop_now()).await;
         }
         *self.state.lock().expect("state lock") = ModuleState::Stopped;
+        self.stopped.send_replace(true);
+    }
+
+    /// Completes once the workers are stopped.
+    pub(crate) async fn wait_stopped(&self) {
+        let mut rx = self.stopped.subscribe();
+        // The sender lives as long as `self`: waiting cannot fail.
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+
+    /// How many workers take calls now: what a rolling update counts as ready.
+    pub(crate) fn ready_instances(&self) -> usize {
+        match &self.backend {
+            Backend::InProcess(_) => 1,
+            Backend::Workers(list) => list.iter().filter(|i| i.routable().is_some()).count(),
+        }
     }
 
     /// A snapshot for display and health endpoints.
@@ -436,6 +540,12 @@ impl Module {
             last_error,
         }
     }
+}
+
+/// How long a module may take to become ready: its handshake timeout, plus a health
+/// check, plus its back-off so a first crash can be retried once.
+pub(crate) fn ready_budget(m: &Manifest) -> Duration {
+    m.handshake_timeout + m.health_check.timeout + m.restart.backoff_initial * 2
 }
 
 /// A call registered on a module; dropping it ends the registration.

@@ -1,32 +1,36 @@
-//! [`Runtime`]: the registry of loaded modules, the call path with its fallback chain,
-//! reload without downtime, and graceful shutdown.
+//! [`Runtime`]: the registry of loaded modules, the call path with its routing between
+//! versions and its fallback chain, reload without downtime, and graceful shutdown. (The
+//! deployment operations are in `deployment::api`.)
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use polyglot_hotswap::{DeployEvent, Outcome, ShadowOutcome, VersionId, EVENT_BUFFER};
 use polyglot_protocol::Value;
 use polyglot_worker::Handler;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::time::Instant;
 
-use crate::build;
 use crate::connection::ConnError;
+use crate::deployment::state::StateStore;
+use crate::deployment::{Deployment, DeploymentConfig};
 use crate::discovery::discover;
 use crate::error::{CallError, Cause, LoadError};
 use crate::events::{EventKind, Events, RuntimeEvent};
 use crate::manifest::{Fallback, Manifest};
-use crate::module::{Attempt, CallTicket, Module};
+use crate::module::{ready_budget, Attempt, CallTicket, Module};
 use crate::status::ModuleStatus;
 
 /// Calls in flight get this long to finish on shutdown or when their module is
 /// replaced by a reload, before their workers are stopped anyway.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Settings of a [`Runtime`].
+/// Settings of a [`Runtime`]. (Deployments have their own:
+/// [`DeploymentConfig`], given to [`Runtime::with_deployments`].)
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// How long calls in flight may take to finish on shutdown and reload.
@@ -41,7 +45,8 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// Options of one call.
+/// Options of one call. (The routing key, which keeps a caller on one version while a
+/// deployment splits the traffic, is an argument of [`Runtime::call_keyed`].)
 #[derive(Debug, Default, Clone)]
 pub struct CallOptions {
     /// The deadline, instead of the module's `timeoutMs`.
@@ -58,7 +63,9 @@ pub struct Reply {
     /// The implementation that served it: the module's name, a fallback module's name,
     /// or `module (fallback file)`.
     pub served_by: String,
-    /// That implementation's version.
+    /// That implementation's version: the version id its deployment knows it by (the
+    /// manifest's `version`, with a `#n` suffix when the same version was deployed again
+    /// while still running), or an in-process handler's version.
     pub version: String,
     /// Whether a fallback served it.
     pub fallback: bool,
@@ -95,14 +102,105 @@ pub struct Runtime {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: RuntimeConfig,
-    modules: ArcSwap<HashMap<String, Arc<Module>>>,
+/// What a module name maps to.
+#[derive(Clone)]
+pub(crate) enum Slot {
+    /// Served in the host's process by a mounted handler: one version, no deployments.
+    Mounted(Arc<Module>),
+    /// Loaded from a folder: its versions under a deployer.
+    Deployed(Arc<Deployment>),
+}
+
+impl Slot {
+    /// The manifest file of what serves now, for duplicate reports.
+    fn file(&self) -> PathBuf {
+        match self {
+            Slot::Mounted(m) => m.manifest.file.clone(),
+            Slot::Deployed(d) => d
+                .active()
+                .map(|m| m.manifest.file.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: RuntimeConfig,
+    pub(crate) deploy_config: DeploymentConfig,
+    pub(crate) modules: ArcSwap<HashMap<String, Slot>>,
     shutting_down: AtomicBool,
     in_flight: AtomicUsize,
     idle: Notify,
-    reload_lock: tokio::sync::Mutex<()>,
-    events: Events,
+    /// Reloads and deployments that create a module, one at a time.
+    pub(crate) control: tokio::sync::Mutex<()>,
+    pub(crate) events: Events,
+    /// Every deployer's events, forwarded.
+    pub(crate) deploy_events: broadcast::Sender<DeployEvent>,
+    pub(crate) state: Option<StateStore>,
+}
+
+impl Inner {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn slot(&self, name: &str) -> Option<Slot> {
+        self.modules.load().get(name).cloned()
+    }
+
+    pub(crate) fn insert(&self, name: &str, slot: Slot) {
+        let replaced = self.modules.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(name.to_owned(), slot.clone());
+            map
+        });
+        // A deployment replaced (by a mounted handler) stops serving: drain its versions.
+        if let Some(Slot::Deployed(old)) = replaced.get(name) {
+            let replaced_by_itself = matches!(&slot, Slot::Deployed(d) if Arc::ptr_eq(d, old));
+            if !replaced_by_itself {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    let (old, drain) = (old.clone(), self.config.drain_timeout);
+                    rt.spawn(async move {
+                        old.stop_tasks().await;
+                        old.drain_all(drain).await;
+                    });
+                }
+            }
+        }
+    }
+
+    /// Removes `name` if it still maps to `dep`.
+    pub(crate) fn remove_if(&self, name: &str, dep: &Arc<Deployment>) {
+        self.modules.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            if matches!(map.get(name), Some(Slot::Deployed(d)) if Arc::ptr_eq(d, dep)) {
+                map.remove(name);
+            }
+            map
+        });
+    }
+
+    /// Writes every deployer's snapshot to the state file (if there is one). Blocking:
+    /// call it from a blocking task.
+    pub(crate) fn persist(&self) {
+        let Some(store) = &self.state else { return };
+        let _one_at_a_time = store
+            .write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let modules: BTreeMap<String, _> = self
+            .modules
+            .load()
+            .iter()
+            .filter_map(|(name, slot)| match slot {
+                Slot::Deployed(d) if !d.is_empty() => Some((name.clone(), d.persisted())),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = store.write(modules) {
+            tracing::error!(file = %store.path().display(), error = %e, "cannot write the deployment state file");
+        }
+    }
 }
 
 impl Default for Runtime {
@@ -112,46 +210,62 @@ impl Default for Runtime {
 }
 
 impl Runtime {
-    /// An empty runtime. Load modules with [`Runtime::load_dir`] or [`Runtime::mount`].
+    /// An empty runtime with the default [`DeploymentConfig`] (nothing persisted). Load
+    /// modules with [`Runtime::load_dir`] or [`Runtime::mount`].
     pub fn new(config: RuntimeConfig) -> Runtime {
+        Runtime::with_deployments(config, DeploymentConfig::default())
+    }
+
+    /// An empty runtime whose deployments judge, keep and persist versions as `deployments`
+    /// says.
+    pub fn with_deployments(config: RuntimeConfig, deployments: DeploymentConfig) -> Runtime {
+        let state = deployments.state_file.clone().map(StateStore::new);
         Runtime {
             inner: Arc::new(Inner {
                 config,
+                deploy_config: deployments,
                 modules: ArcSwap::from_pointee(HashMap::new()),
                 shutting_down: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
-                reload_lock: tokio::sync::Mutex::new(()),
+                control: tokio::sync::Mutex::new(()),
                 events: Events::new(),
+                deploy_events: broadcast::channel(EVENT_BUFFER).0,
+                state,
             }),
         }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 
     /// Loads every module folder under `dir`: validates manifests, builds what needs
     /// building, starts workers and waits until they answer their first health check.
     /// One bad module never stops the others; its problem is in the report.
+    ///
+    /// With a state file ([`DeploymentConfig::state_file`]), a module comes back on the
+    /// version that was active when the state was written, from that version's folder,
+    /// with its deployment history; a state file that cannot be read is reported here and
+    /// moved aside.
     pub async fn load_dir(&self, dir: &Path) -> LoadReport {
         let mut report = LoadReport::default();
+        if let Some(store) = &self.inner.state {
+            report.errors.extend(store.ensure_loaded());
+        }
         let (manifests, errors) = discover(dir);
         report.errors.extend(errors);
         let mut started = Vec::new();
         for m in manifests {
-            let existing = self
-                .inner
-                .modules
-                .load()
-                .get(&m.name)
-                .map(|e| e.manifest.file.clone());
-            if let Some(other) = existing {
+            if let Some(other) = self.inner.slot(&m.name) {
                 report.errors.push(LoadError::Duplicate {
                     name: m.name,
                     file: m.file,
-                    other,
+                    other: other.file(),
                 });
                 continue;
             }
-            let (module, err) = start_module(Arc::new(m), &self.inner.events).await;
-            self.insert(module.clone());
+            let (module, err) = self.load_module(Arc::new(m), &mut report).await;
             // File fallbacks are started with their module: wait for them too.
             started.extend(module.file_fallbacks.iter().cloned());
             match err {
@@ -185,19 +299,15 @@ impl Runtime {
     }
 
     /// Serves a module in the host's own process with `handler`: no process hop.
-    /// Replaces a module of the same name.
+    /// Replaces a module of the same name (a module loaded from a folder is drained and
+    /// stopped).
     pub fn mount(&self, handler: Arc<dyn Handler>) {
         let manifest = Manifest::in_process(handler.module(), handler.version());
-        self.insert(Module::in_process(Arc::new(manifest), handler));
-    }
-
-    fn insert(&self, module: Arc<Module>) {
-        let name = module.manifest.name.clone();
-        self.inner.modules.rcu(|map| {
-            let mut map = HashMap::clone(map);
-            map.insert(name.clone(), module.clone());
-            map
-        });
+        let name = manifest.name.clone();
+        self.inner.insert(
+            &name,
+            Slot::Mounted(Module::in_process(Arc::new(manifest), handler)),
+        );
     }
 
     /// Calls `method` of `module` with `params`, with the module's deadline.
@@ -217,6 +327,9 @@ impl Runtime {
 
     /// [`Runtime::call`] with options: a deadline, progress notifications.
     ///
+    /// While a deployment splits a module's traffic, a call without a routing key goes to
+    /// a version at random (in the split's proportions); see [`Runtime::call_keyed`].
+    ///
     /// # Errors
     /// As [`Runtime::call`].
     pub async fn call_with(
@@ -226,16 +339,60 @@ impl Runtime {
         params: Value,
         opts: CallOptions,
     ) -> Result<Reply, CallError> {
+        self.call_routed(module, method, params, None, opts).await
+    }
+
+    /// [`Runtime::call_with`] with a routing key (a user, a session, a tenant): while a
+    /// deployment splits the module's traffic between two versions (canary, A/B, rolling),
+    /// every call with the same key goes to the same version, and a growing canary only
+    /// takes keys, never gives them back. The version that served is in
+    /// [`Reply::version`].
+    ///
+    /// # Errors
+    /// As [`Runtime::call`].
+    pub async fn call_keyed(
+        &self,
+        module: &str,
+        method: &str,
+        params: Value,
+        routing_key: &str,
+        opts: CallOptions,
+    ) -> Result<Reply, CallError> {
+        self.call_routed(module, method, params, Some(routing_key), opts)
+            .await
+    }
+
+    async fn call_routed(
+        &self,
+        module: &str,
+        method: &str,
+        params: Value,
+        key: Option<&str>,
+        opts: CallOptions,
+    ) -> Result<Reply, CallError> {
         if self.inner.shutting_down.load(Ordering::SeqCst) {
             return Err(CallError::ShuttingDown);
         }
         let _global = GlobalTicket::enter(&self.inner);
-        let Some(primary) = self.enter(module) else {
-            return Err(CallError::ModuleNotFound {
-                module: module.to_owned(),
-            });
+        let primary = match self.enter(module, key) {
+            Ok(p) => p,
+            Err(Miss::NotLoaded) => {
+                return Err(CallError::ModuleNotFound {
+                    module: module.to_owned(),
+                })
+            }
+            Err(Miss::NoVersion(reason)) => {
+                return Err(CallError::Unavailable {
+                    module: module.to_owned(),
+                    method: method.to_owned(),
+                    causes: vec![Cause {
+                        implementation: module.to_owned(),
+                        reason,
+                    }],
+                })
+            }
         };
-        if let Some(methods) = primary.0.methods() {
+        if let Some(methods) = primary.ticket.0.methods() {
             if !methods.iter().any(|m| m == method) {
                 return Err(CallError::MethodNotFound {
                     module: module.to_owned(),
@@ -244,13 +401,16 @@ impl Runtime {
                 });
             }
         }
-        let deadline = Instant::now() + opts.timeout.unwrap_or(primary.0.manifest.timeout);
+        let deadline = Instant::now() + opts.timeout.unwrap_or(primary.ticket.0.manifest.timeout);
         let mut causes: Vec<Cause> = Vec::new();
         let mut visited: HashSet<String> = HashSet::from([module.to_owned()]);
-        let mut chain: VecDeque<CallTicket> = VecDeque::from([primary]);
+        // While a new version shadows, it gets a copy of the call; only the primary's
+        // answer reaches the caller.
+        let mut shadow = primary.shadow_copy(method, &params, deadline);
+        let mut chain: VecDeque<Entered> = VecDeque::from([primary]);
         let mut first = true;
-        while let Some(ticket) = chain.pop_front() {
-            let m = &ticket.0;
+        while let Some(entered) = chain.pop_front() {
+            let m = &entered.ticket.0;
             if !first {
                 if let Some(methods) = m.methods() {
                     if !methods.iter().any(|x| x == method) {
@@ -263,10 +423,15 @@ impl Runtime {
                     }
                 }
             }
-            match m
+            let started = std::time::Instant::now();
+            let attempt = m
                 .attempt(method, &params, deadline, opts.progress.clone())
-                .await
-            {
+                .await;
+            entered.record(&attempt, started.elapsed());
+            if let Some(copy) = shadow.take() {
+                copy.compare(&attempt);
+            }
+            match attempt {
                 Attempt::Done {
                     value,
                     instance,
@@ -285,7 +450,7 @@ impl Runtime {
                     return Ok(Reply {
                         value,
                         served_by: m.label.clone(),
-                        version: m.manifest.version.clone(),
+                        version: entered.version,
                         fallback: !first,
                         instance,
                         execution_time: execution_us.map(Duration::from_micros),
@@ -326,7 +491,7 @@ impl Runtime {
         &self,
         m: &Arc<Module>,
         visited: &mut HashSet<String>,
-        chain: &mut VecDeque<CallTicket>,
+        chain: &mut VecDeque<Entered>,
         causes: &mut Vec<Cause>,
     ) {
         let mut next = Vec::new();
@@ -337,19 +502,23 @@ impl Runtime {
                     if !visited.insert(name.clone()) {
                         continue;
                     }
-                    match self.enter(name) {
-                        Some(t) => next.push(t),
-                        None => causes.push(Cause {
+                    match self.enter(name, None) {
+                        Ok(t) => next.push(t),
+                        Err(Miss::NotLoaded) => causes.push(Cause {
                             implementation: name.clone(),
                             reason: "is not loaded".into(),
+                        }),
+                        Err(Miss::NoVersion(reason)) => causes.push(Cause {
+                            implementation: name.clone(),
+                            reason,
                         }),
                     }
                 }
                 Fallback::File(_) => {
                     if let Some(fm) = files.next() {
                         if visited.insert(fm.label.clone()) {
-                            if let Some(t) = fm.enter() {
-                                next.push(t);
+                            if let Some(ticket) = fm.enter() {
+                                next.push(Entered::plain(ticket));
                             }
                         }
                     }
@@ -361,16 +530,43 @@ impl Runtime {
         }
     }
 
-    /// Registers a call on the current module of that name (a module being replaced by a
-    /// reload hands over to its successor).
-    fn enter(&self, name: &str) -> Option<CallTicket> {
-        for _ in 0..8 {
-            let m = self.inner.modules.load().get(name).cloned()?;
-            if let Some(t) = m.enter() {
-                return Some(t);
+    /// Registers a call on the version of module `name` that the routing key (or a
+    /// random point) leads to, and keeps that version for the whole attempt. A version
+    /// already draining (released by its deployment the instant before) hands over to
+    /// whatever the routing table says now. Lock-free.
+    fn enter(&self, name: &str, key: Option<&str>) -> Result<Entered, Miss> {
+        let mut reason = None;
+        for _ in 0..ENTER_ATTEMPTS {
+            let slot = self.inner.slot(name).ok_or(Miss::NotLoaded)?;
+            match slot {
+                Slot::Mounted(m) => {
+                    if let Some(ticket) = m.enter() {
+                        return Ok(Entered::plain(ticket));
+                    }
+                }
+                Slot::Deployed(d) => {
+                    let Some(route) = d.route(key) else {
+                        reason = Some(
+                            "has no active version (its first deployment has not finished)"
+                                .to_owned(),
+                        );
+                        continue;
+                    };
+                    if let Some(ticket) = route.target.enter() {
+                        let shadow = route.shadow.map(|s| (s.version, s.target));
+                        return Ok(Entered {
+                            ticket,
+                            version: route.version.to_string(),
+                            record: Some((d, route.version)),
+                            shadow,
+                        });
+                    }
+                }
             }
         }
-        None
+        Err(Miss::NoVersion(reason.unwrap_or_else(|| {
+            "has no version taking calls: each one found was draining".to_owned()
+        })))
     }
 
     /// Subscribes to the runtime's events from now on: workers started and exited, health
@@ -379,80 +575,95 @@ impl Runtime {
         self.inner.events.subscribe()
     }
 
-    /// Every loaded module, sorted by name.
+    /// Every loaded module, sorted by name: the status of its active version.
     pub fn modules(&self) -> Vec<ModuleStatus> {
         let mut v: Vec<ModuleStatus> = self
             .inner
             .modules
             .load()
             .values()
-            .map(|m| m.status())
+            .filter_map(slot_status)
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 
-    /// One module's status.
+    /// One module's status: that of its active version. (Every version of it:
+    /// [`Runtime::deployment`] and [`Runtime::history`].)
     pub fn module(&self, name: &str) -> Option<ModuleStatus> {
-        self.inner.modules.load().get(name).map(|m| m.status())
+        self.inner.slot(name).as_ref().and_then(slot_status)
     }
 
-    /// Reloads a module without downtime: re-reads its manifest, builds, starts the new
-    /// workers and waits for their handshake and health, switches new calls to them
-    /// atomically, lets the old workers finish their calls, then stops them. If the new
-    /// version fails to start, the old one keeps serving and the error says why.
+    /// Reloads a module without downtime: re-reads the manifest in the folder of its
+    /// active version, builds, starts the new workers and waits for their handshake and
+    /// health, and deploys them as an immediate deployment (its warm and smoke checks
+    /// included), which switches new calls to them atomically; then lets the old workers
+    /// finish their calls and stops them before returning (unless
+    /// [`DeploymentConfig::retain_previous`] keeps them for an instant rollback). If the
+    /// new version fails to start or its checks, the old one keeps serving and the error
+    /// says why.
     ///
     /// # Errors
-    /// A [`LoadError`]: not found, bad manifest, failed build, new workers not ready.
+    /// A [`LoadError`]: not found, bad manifest, failed build, new workers not ready,
+    /// failed checks, a deployment of the module in progress.
     pub async fn reload(&self, name: &str) -> Result<ReloadReport, LoadError> {
-        let _one_at_a_time = self.inner.reload_lock.lock().await;
-        let old = self
-            .inner
-            .modules
-            .load()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| LoadError::NotFound(name.to_owned()))?;
-        if old.status().in_process {
-            return Err(LoadError::NotReady {
-                module: name.to_owned(),
-                message: "an in-process module has no manifest to reload".into(),
-            });
-        }
+        let _one_at_a_time = self.inner.control.lock().await;
+        let not_ready = |message: &str| LoadError::NotReady {
+            module: name.to_owned(),
+            message: message.to_owned(),
+        };
+        let dep = match self.inner.slot(name) {
+            None => return Err(LoadError::NotFound(name.to_owned())),
+            Some(Slot::Mounted(_)) => {
+                return Err(not_ready("an in-process module has no manifest to reload"))
+            }
+            Some(Slot::Deployed(d)) => d,
+        };
+        let (Some(old), Some(old_id)) = (dep.active(), dep.deployer.active_version()) else {
+            return Err(not_ready("it has no active version to reload"));
+        };
         let manifest = Manifest::load(&old.manifest.dir)?;
         if manifest.name != name {
-            return Err(LoadError::NotReady {
-                module: name.to_owned(),
-                message: format!(
-                    "its manifest now names module {:?}; a reload keeps the name",
-                    manifest.name
-                ),
-            });
+            return Err(not_ready(&format!(
+                "its manifest now names module {:?}; a reload keeps the name",
+                manifest.name
+            )));
         }
         let manifest = Arc::new(manifest);
-        build::ensure_built(&manifest).await?;
-        let (new, err) = start_module(manifest.clone(), &self.inner.events).await;
-        if let Some(e) = err {
-            new.stop_now().await;
-            return Err(e);
-        }
-        if let Err(message) = new
-            .wait_ready(Instant::now() + ready_budget(&manifest))
+        let meta = polyglot_hotswap::VersionMeta::new(
+            "reload",
+            format!("reloaded from {}", manifest.dir.display()),
+        );
+        if let Err(e) = self
+            .deploy_version(
+                &dep,
+                manifest.clone(),
+                polyglot_hotswap::Strategy::Immediate,
+                meta,
+            )
             .await
         {
-            new.stop_now().await;
-            tracing::warn!(
-                module = name,
-                "reload refused, the running version keeps serving: {message}"
-            );
-            return Err(LoadError::NotReady {
-                module: name.to_owned(),
-                message,
-            });
+            let e = e.into_load_error(name);
+            tracing::warn!(module = name, error = %e, "reload refused, the running version keeps serving");
+            return Err(e);
         }
-        self.insert(new);
         tracing::info!(module = name, old_version = %old.manifest.version, new_version = %manifest.version, "reloaded; draining the old workers");
-        old.drain_and_stop(self.inner.config.drain_timeout).await;
+        // Release the old version now, rather than at the next tick, and wait until its
+        // calls are done and its workers stopped.
+        dep.deployer.tick().await;
+        let retained = dep
+            .deployer
+            .version(old_id.as_str())
+            .is_some_and(|v| v.retained);
+        if !retained {
+            let bound = self.inner.config.drain_timeout + old.manifest.shutdown_grace + STOP_MARGIN;
+            if tokio::time::timeout(bound, old.wait_stopped())
+                .await
+                .is_err()
+            {
+                tracing::warn!(module = name, version = %old_id, "the old version is still stopping");
+            }
+        }
         self.inner.events.emit(
             name,
             EventKind::ReloadDone {
@@ -467,8 +678,10 @@ impl Runtime {
         })
     }
 
-    /// Stops taking calls, lets calls in flight finish (up to the drain timeout), then
-    /// stops every worker: `$shutdown`, a grace period, then kill.
+    /// Stops taking calls, lets calls in flight finish (up to the drain timeout), stops
+    /// every deployment where it is (no tick after this; the state file gets its last
+    /// write), then drains and stops every running version of every module: `$shutdown`,
+    /// a grace period, then kill.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + self.inner.config.drain_timeout;
@@ -485,10 +698,27 @@ impl Runtime {
                 break;
             }
         }
-        let modules: Vec<Arc<Module>> = self.inner.modules.load().values().cloned().collect();
-        let stops: Vec<_> = modules
+        let slots: Vec<Slot> = self.inner.modules.load().values().cloned().collect();
+        for s in &slots {
+            if let Slot::Deployed(d) = s {
+                d.stop_tasks().await;
+            }
+        }
+        if self.inner.state.is_some() {
+            let inner = self.inner.clone();
+            let _ = tokio::task::spawn_blocking(move || inner.persist()).await;
+        }
+        let drain = deadline.saturating_duration_since(Instant::now());
+        let stops: Vec<_> = slots
             .into_iter()
-            .map(|m| tokio::spawn(async move { m.stop_now().await }))
+            .map(|s| {
+                tokio::spawn(async move {
+                    match s {
+                        Slot::Mounted(m) => m.stop_now().await,
+                        Slot::Deployed(d) => d.drain_all(drain).await,
+                    }
+                })
+            })
             .collect();
         for s in stops {
             let _ = s.await;
@@ -496,63 +726,146 @@ impl Runtime {
     }
 }
 
-/// Starts a module and its file fallbacks; a failed build gives a module that takes no
-/// calls (they fall back) and says why.
-async fn start_module(
-    manifest: Arc<Manifest>,
-    events: &Events,
-) -> (Arc<Module>, Option<LoadError>) {
-    let name = manifest.name.clone();
-    let file_fallbacks: Vec<Arc<Module>> = manifest
-        .fallback
-        .iter()
-        .filter_map(|f| match f {
-            Fallback::File(p) => Some(p),
-            Fallback::Module(_) => None,
-        })
-        .map(|p| {
-            let rel = p
-                .strip_prefix(&manifest.dir)
-                .unwrap_or(p)
-                .display()
-                .to_string();
-            let fm = Arc::new(manifest.for_fallback_file(p));
-            Module::start(
-                fm,
-                &name,
-                format!("{name} (fallback {rel})"),
-                Vec::new(),
-                events,
-            )
-        })
-        .collect();
-    match build::ensure_built(&manifest).await {
-        Ok(_) => (
-            Module::start(manifest, &name, name.clone(), file_fallbacks, events),
-            None,
-        ),
-        Err(e) => {
-            tracing::error!(module = %name, "{e}");
-            (
-                Module::failed(
-                    manifest,
-                    name.clone(),
-                    format!("its build failed: {}", e.reason),
-                    file_fallbacks,
-                ),
-                Some(e.into()),
-            )
+/// How many times a call looks a module up again when the version it found was draining
+/// (released the instant before): each lookup reads the routing table as it is now, so a
+/// second one finds the successor unless deployments switch faster than a lookup.
+const ENTER_ATTEMPTS: usize = 8;
+
+/// Beyond its drain timeout and its workers' shutdown grace, how long a reload waits for
+/// the old version to have stopped: the time to reap processes and close pipes.
+const STOP_MARGIN: Duration = Duration::from_secs(5);
+
+/// Why a module could not be entered.
+enum Miss {
+    /// No module of that name.
+    NotLoaded,
+    /// It has no version taking calls, and why.
+    NoVersion(String),
+}
+
+/// A call registered on one version of a module, kept for the whole attempt.
+struct Entered {
+    ticket: CallTicket,
+    /// The version, for the reply.
+    version: String,
+    /// Where its outcome is recorded: the deployment and its version id.
+    record: Option<(Arc<Deployment>, VersionId)>,
+    /// The version shadowing it, which gets a copy of the call.
+    shadow: Option<(VersionId, Arc<Module>)>,
+}
+
+impl Entered {
+    /// A call on a module outside deployments (in-process, a file fallback).
+    fn plain(ticket: CallTicket) -> Entered {
+        let version = ticket.0.manifest.version.clone();
+        Entered {
+            ticket,
+            version,
+            record: None,
+            shadow: None,
         }
+    }
+
+    /// Sends a copy of the call to the shadowing version, if one shadows, in a task of
+    /// its own (registered on that version, so that its drain waits for it).
+    fn shadow_copy(&self, method: &str, params: &Value, deadline: Instant) -> Option<ShadowCopy> {
+        let (d, _) = self.record.as_ref()?;
+        let (version, module) = self.shadow.as_ref()?;
+        let ticket = module.enter()?;
+        let (method, params) = (method.to_owned(), params.clone());
+        let task = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let attempt = ticket.0.attempt(&method, &params, deadline, None).await;
+            (attempt, started.elapsed())
+        });
+        Some(ShadowCopy {
+            deployment: d.clone(),
+            version: version.clone(),
+            task,
+        })
+    }
+
+    /// Counts the attempt in its version's health: an answer is `Ok`; a method's error,
+    /// a worker that exited, an overload, an answer over the frame limit, and a version
+    /// with no worker taking calls (the call then goes down the fallback chain) are
+    /// `Error`; a deadline is `Timeout`. A request over the frame limit is the caller's,
+    /// not the version's, and is not counted.
+    fn record(&self, attempt: &Attempt, took: Duration) {
+        let Some((d, version)) = &self.record else {
+            return;
+        };
+        let outcome = match attempt {
+            Attempt::Done { .. } => Outcome::Ok,
+            Attempt::Failed(ConnError::Timeout, _) => Outcome::Timeout,
+            Attempt::Failed(ConnError::TooLarge("request", _), _) => return,
+            Attempt::Failed(..) | Attempt::Unavailable(_) => Outcome::Error,
+        };
+        d.deployer.record(version.as_str(), outcome, took);
     }
 }
 
-/// How long a module may take to become ready: its handshake timeout, plus a health
-/// check, plus its back-off so a first crash can be retried once.
-fn ready_budget(m: &Manifest) -> Duration {
-    m.handshake_timeout + m.health_check.timeout + m.restart.backoff_initial * 2
+/// A copy of a call running on the shadowing version.
+struct ShadowCopy {
+    deployment: Arc<Deployment>,
+    version: VersionId,
+    task: tokio::task::JoinHandle<(Attempt, Duration)>,
 }
 
-fn conn_error(
+/// What the primary answered, to compare the shadow's answer with.
+enum Primary {
+    Value(Value),
+    Error(String),
+    Nothing,
+}
+
+impl ShadowCopy {
+    /// Once the copy is done, records how its answer compares with the primary's `attempt`:
+    /// the same result, or the same error code, is a match. Without a primary answer to
+    /// compare (it was unavailable or failed in the transport) only the copy's own
+    /// outcome counts.
+    fn compare(self, attempt: &Attempt) {
+        let primary = match attempt {
+            Attempt::Done { value, .. } => Primary::Value(value.clone()),
+            Attempt::Failed(ConnError::Remote(e), _) => Primary::Error(e.code.clone()),
+            _ => Primary::Nothing,
+        };
+        tokio::spawn(async move {
+            let Ok((copy, took)) = self.task.await else {
+                return;
+            };
+            let deployer = &self.deployment.deployer;
+            let v = self.version.as_str();
+            let outcome = match (&copy, &primary) {
+                (Attempt::Done { .. }, Primary::Nothing) => {
+                    return deployer.record(v, Outcome::Ok, took);
+                }
+                (Attempt::Done { value, .. }, Primary::Value(p)) if value == p => {
+                    ShadowOutcome::Match
+                }
+                (Attempt::Done { .. }, _) => ShadowOutcome::Mismatch,
+                (Attempt::Failed(ConnError::Remote(e), _), Primary::Error(code))
+                    if e.code == *code =>
+                {
+                    ShadowOutcome::Match
+                }
+                (Attempt::Failed(ConnError::Timeout, _), _) => ShadowOutcome::Timeout,
+                _ => ShadowOutcome::Error,
+            };
+            deployer.record_shadow(v, outcome, took);
+        });
+    }
+}
+
+fn slot_status(slot: &Slot) -> Option<ModuleStatus> {
+    match slot {
+        Slot::Mounted(m) => Some(m.status()),
+        Slot::Deployed(d) => d.active().map(|m| m.status()),
+    }
+}
+
+/// The error a caller gets for a call that a worker took and did not answer with a
+/// result.
+pub(crate) fn conn_error(
     e: ConnError,
     m: &Module,
     method: &str,

@@ -4,10 +4,13 @@
 //!
 //! Methods: echo, add, fail, boom, sleep(ms, cancelMarker?), progress, crash, garbage, unknownId, pid, env,
 //! version, big, stray. Environment: TEST_BANNER, TEST_NO_HANDSHAKE, TEST_EXIT_AT_START,
-//! TEST_BAD_PROTOCOL, TEST_HEALTH (unhealthy | degraded), TEST_HEALTH_FILE, TEST_MAX_CONCURRENCY.
+//! TEST_BAD_PROTOCOL, TEST_HEALTH (unhealthy | degraded), TEST_HEALTH_FILE, TEST_MAX_CONCURRENCY,
+//! TEST_FAIL_PERCENT (that percent of `echo` calls, spread evenly, fail with `INJECTED`).
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use polyglot_worker::{arg, opt_arg, Map, MethodError, Value, Worker};
@@ -49,13 +52,29 @@ fn main() -> ExitCode {
     let max = env("TEST_MAX_CONCURRENCY")
         .and_then(|v| v.parse().ok())
         .unwrap_or(16);
+    let fail_percent: u64 = env("TEST_FAIL_PERCENT")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+        .min(100);
+    let echoes = Arc::new(AtomicU64::new(0));
     Worker::new(module, version.clone())
         .max_concurrency(max)
-        .method("echo", |p: Value, _| async move {
-            Ok(match p {
-                Value::Array(mut a) if a.len() == 1 => a.pop().unwrap_or_default(),
-                other => other,
-            })
+        .method("echo", move |p: Value, _| {
+            // Call n fails when n * percent / 100 steps past a whole number: evenly spread.
+            let n = echoes.fetch_add(1, Ordering::Relaxed);
+            let fail = (n + 1) * fail_percent / 100 > n * fail_percent / 100;
+            async move {
+                if fail {
+                    return Err(MethodError::new(
+                        "INJECTED",
+                        "failed on purpose (TEST_FAIL_PERCENT)",
+                    ));
+                }
+                Ok(match p {
+                    Value::Array(mut a) if a.len() == 1 => a.pop().unwrap_or_default(),
+                    other => other,
+                })
+            }
         })
         .method("add", |p: Value, _| async move {
             match (arg(&p, 0, "a")?.as_i64(), arg(&p, 1, "b")?.as_i64()) {

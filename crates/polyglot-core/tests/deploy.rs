@@ -1,0 +1,714 @@
+//! Zero-downtime deployments with real worker processes: two folders of one module, each
+//! a version with its own pool; blue-green and rolling switches under steady load,
+//! canary stages routed by key, a bad version rolled back on its own, rollbacks by hand,
+//! and the state file that brings a restarted runtime back on the version that was
+//! active.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use polyglot_core::hotswap::{EventKind, HealthMark, RolloutPhase};
+use polyglot_core::{
+    CallError, CallOptions, DeployError, DeployEvent, DeploymentConfig, DeploymentError, LoadError,
+    Runtime, RuntimeConfig, Strategy, Thresholds, Value, VersionMeta, VersionState,
+};
+use serde_json::json;
+use support::{alive, args, eventually, Lang, Modules};
+
+/// The error code the test worker answers `echo` with when told to fail some calls.
+const INJECTED: &str = "INJECTED";
+
+/// Short windows and quick ticks, so that a test's verdicts come within a second or two:
+/// ten calls make a verdict, more than 5% of them failing is unhealthy.
+fn config() -> DeploymentConfig {
+    DeploymentConfig::default()
+        .with_thresholds(
+            Thresholds::default()
+                .with_min_calls(10)
+                .with_max_error_rate(0.05),
+        )
+        .with_health_window(Duration::from_secs(3), 30)
+        .with_tick(Duration::from_millis(50))
+}
+
+async fn start(mods: &Modules, cfg: DeploymentConfig) -> Runtime {
+    let rt = Runtime::with_deployments(
+        RuntimeConfig {
+            drain_timeout: Duration::from_secs(10),
+        },
+        cfg,
+    );
+    let report = rt.load_dir(mods.dir()).await;
+    assert!(
+        report.errors.is_empty(),
+        "load errors: {:#?}",
+        report.errors
+    );
+    rt
+}
+
+/// Module `w` version 1.0.0 in a modules folder, and version 2.0.0 of it in a folder of
+/// its own (a release waiting to be deployed), each with `extra` merged in.
+fn two_versions(v1: serde_json::Value, v2: serde_json::Value) -> (Modules, Modules, PathBuf) {
+    let mods = Modules::new();
+    mods.add("w", Lang::Rust, v1);
+    let releases = Modules::new();
+    let mut m = json!({"version": "2.0.0"});
+    support::merge(&mut m, v2);
+    let dir = releases.add("w", Lang::Rust, m);
+    (mods, releases, dir)
+}
+
+fn meta(why: &str) -> VersionMeta {
+    VersionMeta::new("deploy test", why)
+}
+
+fn pids(rt: &Runtime) -> Vec<u32> {
+    rt.module("w")
+        .unwrap()
+        .instances
+        .iter()
+        .filter_map(|i| i.pid)
+        .collect()
+}
+
+fn active(rt: &Runtime) -> Option<String> {
+    rt.deployment("w")?.active.map(|v| v.to_string())
+}
+
+fn health_of(rt: &Runtime, version: &str) -> HealthMark {
+    rt.history("w")
+        .unwrap()
+        .into_iter()
+        .find(|v| v.version == version)
+        .map(|v| v.health)
+        .unwrap_or_default()
+}
+
+fn state_of(rt: &Runtime, version: &str) -> Option<VersionState> {
+    rt.history("w")
+        .unwrap()
+        .into_iter()
+        .find(|v| v.version == version)
+        .map(|v| v.state)
+}
+
+/// Waits for the first event that `pred` accepts.
+async fn wait_event(
+    rx: &mut tokio::sync::broadcast::Receiver<DeployEvent>,
+    within: Duration,
+    what: &str,
+    pred: impl Fn(&DeployEvent) -> bool,
+) -> DeployEvent {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(e)) if pred(&e) => return e,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("waiting for {what}: {e}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+/// What a load saw.
+#[derive(Debug, Default, Clone)]
+struct Stats {
+    ok: u64,
+    by_version: BTreeMap<String, u64>,
+    /// Calls the bad version failed on purpose.
+    injected: u64,
+    /// Every other failure: a call lost.
+    lost: Vec<String>,
+}
+
+/// Callers calling module `w` in a loop until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl Load {
+    /// `callers` loops calling `method` (`sleep` 10 ms, so that calls are in flight
+    /// across every switch, or `echo`).
+    fn start(rt: &Runtime, callers: usize, method: &'static str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Mutex::new(Stats::default()));
+        let tasks = (0..callers)
+            .map(|c| {
+                let (rt, stop, stats) = (rt.clone(), stop.clone(), stats.clone());
+                tokio::spawn(async move {
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        i += 1;
+                        let params = match method {
+                            "sleep" => args(vec![10.into()]),
+                            _ => args(vec![format!("call {c}-{i}").into()]),
+                        };
+                        let key = format!("caller-{c}-{i}");
+                        let r = rt
+                            .call_keyed("w", method, params, &key, CallOptions::default())
+                            .await;
+                        let mut s = stats.lock().unwrap();
+                        match r {
+                            Ok(r) => {
+                                s.ok += 1;
+                                *s.by_version.entry(r.version).or_default() += 1;
+                            }
+                            Err(CallError::Remote { code, .. }) if code == INJECTED => {
+                                s.injected += 1
+                            }
+                            Err(e) => s.lost.push(e.to_string()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { stop, tasks, stats }
+    }
+
+    async fn stop(self) -> Stats {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        let s = self.stats.lock().unwrap().clone();
+        s
+    }
+}
+
+fn assert_none_lost(s: &Stats) {
+    assert!(
+        s.lost.is_empty(),
+        "{} calls lost (of {}): {:?}",
+        s.lost.len(),
+        s.ok,
+        &s.lost[..s.lost.len().min(5)]
+    );
+}
+
+/// Calls `version` with `key` and checks the reply's version is the one that answered.
+async fn version_for(rt: &Runtime, key: &str) -> String {
+    let r = rt
+        .call_keyed("w", "version", args(vec![]), key, CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.value,
+        Value::from(r.version.as_str()),
+        "the reply names who served"
+    );
+    r.version
+}
+
+/// Blue-green under steady load: the switch is one atomic step, the old pool finishes the
+/// calls it holds before it stops, and no caller sees a failure.
+#[tokio::test]
+async fn blue_green_under_steady_load_loses_no_call() {
+    let (mods, _releases, v2) = two_versions(json!({"instances": 2}), json!({"instances": 2}));
+    let rt = start(&mods, config()).await;
+    let old_pids = pids(&rt);
+    let mut events = rt.subscribe_deployments();
+    let load = Load::start(&rt, 8, "sleep");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let v = rt
+        .deploy(
+            "w",
+            &v2,
+            Strategy::blue_green(Duration::from_millis(500)),
+            meta("blue-green"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v, "2.0.0");
+    // The switch happened before deploy returned: new calls go to 2.0.0 only.
+    assert_eq!(active(&rt).as_deref(), Some("2.0.0"));
+    assert_eq!(version_for(&rt, "anyone").await, "2.0.0");
+    assert!(matches!(
+        rt.deployment("w").unwrap().rollout.map(|r| r.phase),
+        Some(RolloutPhase::Grace | RolloutPhase::Promoting)
+    ));
+    let done = wait_event(
+        &mut events,
+        Duration::from_secs(15),
+        "2.0.0 succeeded",
+        |e| e.version == "2.0.0" && matches!(e.kind, EventKind::Succeeded),
+    )
+    .await;
+    assert_eq!(done.deployment, "w");
+    let released = wait_event(
+        &mut events,
+        Duration::from_secs(15),
+        "1.0.0 released",
+        |e| e.version == "1.0.0" && matches!(e.kind, EventKind::Released { .. }),
+    )
+    .await;
+    assert!(
+        matches!(released.kind, EventKind::Released { drained: true }),
+        "{released:?}"
+    );
+    for pid in old_pids {
+        eventually(Duration::from_secs(5), "an old worker stopped", || {
+            !alive(pid)
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = load.stop().await;
+    assert_none_lost(&stats);
+    assert!(
+        stats.by_version.get("1.0.0").is_some_and(|n| *n > 20)
+            && stats.by_version.get("2.0.0").is_some_and(|n| *n > 20),
+        "both versions served: {:?}",
+        stats.by_version
+    );
+    assert_eq!(state_of(&rt, "1.0.0"), Some(VersionState::Superseded));
+    assert!(health_of(&rt, "2.0.0").is_healthy());
+    rt.shutdown().await;
+}
+
+/// A canary moves in stages; a routing key keeps its version at each stage, and keys the
+/// canary took stay with it as it grows. The release's smoke calls ran before it took
+/// traffic.
+#[tokio::test]
+async fn canary_stages_keep_each_key_on_one_version() {
+    let smoke = json!({"smoke": [
+        {"method": "echo", "params": ["hi"], "result": "hi"},
+        {"method": "fail", "params": ["NOPE", "no"], "error": "NOPE"},
+    ]});
+    let (mods, _releases, v2) = two_versions(json!({}), smoke);
+    let rt = start(&mods, config()).await;
+    let Strategy::Canary(canary) = Strategy::canary(&[20, 50], Duration::from_millis(300)) else {
+        unreachable!()
+    };
+    rt.deploy("w", &v2, Strategy::Canary(canary.manual()), meta("canary"))
+        .await
+        .unwrap();
+    let status = rt.deployment("w").unwrap();
+    assert_eq!(status.active.as_ref().unwrap(), "1.0.0");
+    let rollout = status.rollout.unwrap();
+    assert_eq!(
+        (rollout.phase, rollout.percent),
+        (
+            RolloutPhase::Canary {
+                stage: 0,
+                stages: 2
+            },
+            20
+        )
+    );
+
+    let keys: Vec<String> = (0..200).map(|i| format!("user-{i}")).collect();
+    let route = |rt: Runtime, keys: Vec<String>| async move {
+        let mut seen = HashMap::new();
+        for k in &keys {
+            let first = version_for(&rt, k).await;
+            for _ in 0..2 {
+                assert_eq!(version_for(&rt, k).await, first, "key {k} moved");
+            }
+            seen.insert(k.clone(), first);
+        }
+        seen
+    };
+    let share = |seen: &HashMap<String, String>| {
+        seen.values().filter(|v| *v == "2.0.0").count() as f64 / seen.len() as f64
+    };
+    let stage0 = route(rt.clone(), keys.clone()).await;
+    assert!(
+        (0.08..=0.35).contains(&share(&stage0)),
+        "{}",
+        share(&stage0)
+    );
+
+    advance_when_ready(&rt, &keys).await;
+    assert_eq!(rt.deployment("w").unwrap().rollout.unwrap().percent, 50);
+    let stage1 = route(rt.clone(), keys.clone()).await;
+    assert!(
+        (0.35..=0.65).contains(&share(&stage1)),
+        "{}",
+        share(&stage1)
+    );
+    for (k, v) in &stage0 {
+        if v == "2.0.0" {
+            assert_eq!(stage1[k], "2.0.0", "the canary gave key {k} back");
+        }
+    }
+
+    // After the last stage, advancing promotes it.
+    advance_when_ready(&rt, &keys).await;
+    let status = rt.deployment("w").unwrap();
+    assert_eq!(status.active.as_ref().unwrap(), "2.0.0");
+    assert!(status.rollout.is_none());
+    let all = route(rt.clone(), keys[..20].to_vec()).await;
+    assert!(all.values().all(|v| v == "2.0.0"), "{all:?}");
+    rt.shutdown().await;
+}
+
+/// Advances the canary once its stage has run and its analysis passed, making calls so
+/// it has some to judge.
+async fn advance_when_ready(rt: &Runtime, keys: &[String]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut i = 0;
+    loop {
+        match rt.advance("w").await {
+            Ok(()) => return,
+            Err(e) => match e.deploy_error() {
+                Some(DeployError::NotReady { reason, .. }) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never ready: {reason}"
+                ),
+                _ => panic!("{e}"),
+            },
+        }
+        for _ in 0..20 {
+            version_for(rt, &keys[i % keys.len()]).await;
+            i += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A release whose smoke call does not answer as its manifest expects never takes
+/// traffic: the deployment fails with the mismatch, and its workers are stopped.
+#[tokio::test]
+async fn a_release_failing_its_smoke_calls_takes_no_traffic() {
+    let smoke = json!({"smoke": [{"method": "echo", "params": ["hi"], "result": "HI"}]});
+    let (mods, _releases, v2) = two_versions(json!({}), smoke);
+    let rt = start(&mods, config()).await;
+    let mut events = rt.subscribe_deployments();
+    let e = rt
+        .deploy("w", &v2, Strategy::immediate(), meta("bad smoke"))
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(e.deploy_error(), Some(DeployError::SmokeFailed { .. })),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"echo(["hi"]): expected "HI", got "hi""#),
+        "{text}"
+    );
+    assert_eq!(active(&rt).as_deref(), Some("1.0.0"));
+    assert_eq!(version_for(&rt, "k").await, "1.0.0");
+    assert!(matches!(
+        state_of(&rt, "2.0.0"),
+        Some(VersionState::Failed { .. })
+    ));
+    wait_event(
+        &mut events,
+        Duration::from_secs(10),
+        "2.0.0 released",
+        |e| e.version == "2.0.0" && matches!(e.kind, EventKind::Released { .. }),
+    )
+    .await;
+    rt.shutdown().await;
+}
+
+/// A version that fails a fifth of its calls is rolled back by its health alone, while
+/// callers keep calling: the only failures they see are that version's own errors, and
+/// afterwards every call is served by the version known healthy.
+#[tokio::test]
+async fn a_bad_version_is_rolled_back_automatically() {
+    let (mods, _releases, v2) = two_versions(
+        json!({"instances": 2}),
+        json!({"instances": 2, "env": {"TEST_FAIL_PERCENT": "20"}}),
+    );
+    let rt = start(&mods, config()).await;
+    let load = Load::start(&rt, 6, "echo");
+    eventually(Duration::from_secs(10), "1.0.0 is judged healthy", || {
+        health_of(&rt, "1.0.0").is_healthy()
+    })
+    .await;
+    let mut events = rt.subscribe_deployments();
+    rt.deploy(
+        "w",
+        &v2,
+        Strategy::canary(&[50], Duration::from_secs(30)),
+        meta("a bad release"),
+    )
+    .await
+    .unwrap();
+    let e = wait_event(&mut events, Duration::from_secs(15), "the rollback", |e| {
+        matches!(
+            e.kind,
+            EventKind::RolledBack { .. } | EventKind::Failed { .. }
+        )
+    })
+    .await;
+    match &e.kind {
+        EventKind::RolledBack { to, reason } => {
+            assert_eq!((e.version.as_str(), to.as_str()), ("2.0.0", "1.0.0"));
+            assert!(reason.contains("unhealthy"), "{reason}");
+        }
+        other => panic!("expected a rollback onto 1.0.0: {other:?}"),
+    }
+    assert_eq!(active(&rt).as_deref(), Some("1.0.0"));
+    assert!(rt.deployment("w").unwrap().rollout.is_none());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = load.stop().await;
+    assert_none_lost(&stats);
+    assert!(stats.injected > 0, "the bad version failed some calls");
+    for i in 0..20 {
+        assert_eq!(version_for(&rt, &format!("after-{i}")).await, "1.0.0");
+    }
+    assert_eq!(state_of(&rt, "2.0.0"), Some(VersionState::RolledBack));
+    assert!(matches!(
+        health_of(&rt, "2.0.0"),
+        HealthMark::Unhealthy { .. }
+    ));
+    wait_event(
+        &mut events,
+        Duration::from_secs(10),
+        "2.0.0 released",
+        |e| e.version == "2.0.0" && matches!(e.kind, EventKind::Released { .. }),
+    )
+    .await;
+    rt.shutdown().await;
+}
+
+/// A rollback by hand onto a version already stopped starts it again from its folder,
+/// checks it warm, then gives it the traffic; and back again by name. No call is lost.
+#[tokio::test]
+async fn a_rollback_by_hand_revives_the_previous_version() {
+    let (mods, _releases, v2) = two_versions(json!({}), json!({}));
+    let rt = start(&mods, config()).await;
+    let v1_pids = pids(&rt);
+    let load = Load::start(&rt, 4, "sleep");
+    eventually(Duration::from_secs(10), "1.0.0 is judged healthy", || {
+        health_of(&rt, "1.0.0").is_healthy()
+    })
+    .await;
+    rt.deploy("w", &v2, Strategy::immediate(), meta("immediate"))
+        .await
+        .unwrap();
+    assert_eq!(active(&rt).as_deref(), Some("2.0.0"));
+    for pid in v1_pids {
+        eventually(Duration::from_secs(10), "1.0.0 stopped", || !alive(pid)).await;
+    }
+    let v2_pids = pids(&rt);
+
+    let back = rt.rollback("w", None).await.unwrap();
+    assert_eq!(back, "1.0.0");
+    assert_eq!(version_for(&rt, "k").await, "1.0.0");
+    assert_eq!(state_of(&rt, "2.0.0"), Some(VersionState::RolledBack));
+    for pid in v2_pids {
+        eventually(Duration::from_secs(10), "2.0.0 stopped", || !alive(pid)).await;
+    }
+
+    let forward = rt.rollback("w", Some("2.0.0")).await.unwrap();
+    assert_eq!(forward, "2.0.0");
+    assert_eq!(version_for(&rt, "k").await, "2.0.0");
+    let e = rt.rollback("w", Some("9.9.9")).await.unwrap_err();
+    assert!(
+        matches!(e.deploy_error(), Some(DeployError::UnknownVersion { .. })),
+        "{e}"
+    );
+    let stats = load.stop().await;
+    assert_none_lost(&stats);
+    assert!(
+        stats.by_version.len() == 2,
+        "both served: {:?}",
+        stats.by_version
+    );
+    rt.shutdown().await;
+}
+
+/// A rolling update starts the new pool (at the manifest's size: pools do not scale one
+/// instance at a time), moves traffic as its workers are ready, and promotes it once it
+/// is judged healthy; a replica count other than the manifest's is refused up front.
+#[tokio::test]
+async fn a_rolling_update_moves_traffic_to_ready_workers() {
+    let (mods, _releases, v2) = two_versions(json!({"instances": 2}), json!({"instances": 2}));
+    let rt = start(&mods, config()).await;
+    match rt
+        .deploy("w", &v2, Strategy::rolling(3), meta("rolling"))
+        .await
+    {
+        Err(e @ DeploymentError::Replicas { .. }) => {
+            assert!(e.to_string().contains("instances: 2"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let load = Load::start(&rt, 4, "sleep");
+    rt.deploy("w", &v2, Strategy::rolling(2), meta("rolling"))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(15), "2.0.0 promoted", || {
+        active(&rt).as_deref() == Some("2.0.0") && rt.deployment("w").unwrap().rollout.is_none()
+    })
+    .await;
+    let stats = load.stop().await;
+    assert_none_lost(&stats);
+    assert!(stats.by_version.contains_key("2.0.0"), "{stats:?}");
+    rt.shutdown().await;
+}
+
+fn state_file(dir: &Path) -> PathBuf {
+    dir.join("state/deployments.json")
+}
+
+/// The state file brings a restarted runtime back on the version that was active (from
+/// its own folder, not the one found in the modules folder), with its history: a rollback
+/// after the restart starts the earlier version from the folder the file remembers.
+#[tokio::test]
+async fn a_restarted_runtime_comes_back_on_the_persisted_version() {
+    let (mods, _releases, v2) = two_versions(json!({}), json!({}));
+    let state = tempfile::tempdir().unwrap();
+    let cfg = config().with_state_file(state_file(state.path()));
+
+    let rt = start(&mods, cfg.clone()).await;
+    rt.deploy("w", &v2, Strategy::immediate(), meta("persisted"))
+        .await
+        .unwrap();
+    assert_eq!(version_for(&rt, "k").await, "2.0.0");
+    rt.shutdown().await;
+    let text = std::fs::read_to_string(state_file(state.path())).unwrap();
+    assert!(text.contains(&v2.display().to_string()), "{text}");
+
+    // The modules folder still holds 1.0.0; the state file says 2.0.0 was active.
+    let rt = start(&mods, cfg.clone()).await;
+    assert_eq!(active(&rt).as_deref(), Some("2.0.0"));
+    assert_eq!(version_for(&rt, "k").await, "2.0.0");
+    assert_eq!(state_of(&rt, "1.0.0"), Some(VersionState::Superseded));
+    let back = rt.rollback("w", Some("1.0.0")).await.unwrap();
+    assert_eq!(back, "1.0.0");
+    assert_eq!(version_for(&rt, "k").await, "1.0.0");
+    rt.shutdown().await;
+
+    // And the rollback is what the next start comes back on.
+    let rt = start(&mods, cfg).await;
+    assert_eq!(version_for(&rt, "k").await, "1.0.0");
+    let history = rt.history("w").unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|v| v.version == "2.0.0" && v.state == VersionState::RolledBack),
+        "{history:?}"
+    );
+    rt.shutdown().await;
+}
+
+/// A state file that cannot be read is reported by the load, moved aside (never silently
+/// dropped or overwritten), and the modules start on the versions in their folders.
+#[tokio::test]
+async fn a_corrupt_state_file_is_reported_and_set_aside() {
+    let mods = Modules::new();
+    mods.add("w", Lang::Rust, json!({}));
+    let state = tempfile::tempdir().unwrap();
+    let path = state_file(state.path());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "{\"format\": 1, \"modules\": {\"w\": ").unwrap();
+    let rt = Runtime::with_deployments(RuntimeConfig::default(), config().with_state_file(&path));
+    let report = rt.load_dir(mods.dir()).await;
+    match report.errors.as_slice() {
+        [e @ LoadError::State { .. }] => {
+            let text = e.to_string();
+            assert!(text.contains("deployments.json"), "{text}");
+            assert!(text.contains("moved aside"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let aside: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("deployments.json.corrupt-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "set aside once");
+    assert_eq!(
+        std::fs::read_to_string(&aside[0]).unwrap(),
+        "{\"format\": 1, \"modules\": {\"w\": ",
+        "kept as it was"
+    );
+    assert_eq!(version_for(&rt, "k").await, "1.0.0");
+    // The next write is a valid state again.
+    eventually(Duration::from_secs(5), "a new state file", || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["modules"]["w"]["snapshot"]["active"] == "1.0.0")
+    })
+    .await;
+    rt.shutdown().await;
+}
+
+/// A shadowing version gets a copy of every call while callers only ever see the active
+/// version's answers; the copies' answers are compared, and a version that answered the
+/// same is switched to once it has shadowed long enough.
+#[tokio::test]
+async fn a_shadow_gets_copies_and_is_switched_to_when_it_answers_the_same() {
+    let (mods, _releases, v2) = two_versions(json!({}), json!({}));
+    let rt = start(&mods, config()).await;
+    let load = Load::start(&rt, 4, "echo");
+    let mut events = rt.subscribe_deployments();
+    rt.deploy(
+        "w",
+        &v2,
+        Strategy::shadow(Duration::from_millis(500)),
+        meta("shadow"),
+    )
+    .await
+    .unwrap();
+    let traffic = rt.deployment("w").unwrap().traffic;
+    assert!(
+        traffic.iter().any(|t| t.version == "2.0.0" && t.shadow),
+        "{traffic:?}"
+    );
+    // While it shadows, nobody is answered by it. (Not `version`: each version answers
+    // its own, so those copies would be mismatches.)
+    for i in 0..20 {
+        let r = rt
+            .call_keyed(
+                "w",
+                "echo",
+                args(vec![i.into()]),
+                &format!("k{i}"),
+                CallOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!((r.value, r.version.as_str()), (Value::from(i), "1.0.0"));
+    }
+    let end = wait_event(&mut events, Duration::from_secs(15), "the switch", |e| {
+        e.version == "2.0.0"
+            && matches!(
+                e.kind,
+                EventKind::Succeeded | EventKind::Failed { .. } | EventKind::RolledBack { .. }
+            )
+    })
+    .await;
+    assert!(matches!(end.kind, EventKind::Succeeded), "{end:?}");
+    let shadowed = rt
+        .history("w")
+        .unwrap()
+        .into_iter()
+        .find(|v| v.version == "1.0.0")
+        .unwrap();
+    assert_eq!(shadowed.state, VersionState::Superseded);
+    let stats = load.stop().await;
+    assert_none_lost(&stats);
+    assert_eq!(active(&rt).as_deref(), Some("2.0.0"));
+    let summary = rt
+        .history("w")
+        .unwrap()
+        .into_iter()
+        .find(|v| v.version == "2.0.0")
+        .and_then(|v| v.summary)
+        .unwrap();
+    assert!(summary.compared >= 10, "copies were compared: {summary:?}");
+    assert_eq!(summary.mismatches, 0, "{summary:?}");
+    rt.shutdown().await;
+}
