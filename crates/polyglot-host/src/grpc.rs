@@ -45,11 +45,9 @@ impl pb::runtime_server::Runtime for Api {
         let (codec, params, timeout) = prepare(&r, deadline)?;
         let opts = CallOptions {
             timeout,
-            progress: None,
+            ..CallOptions::default()
         };
-        let reply = self
-            .runtime
-            .call_with(&r.module, &r.method, params, opts)
+        let reply = routed(&self.runtime, &r, params, opts)
             .await
             .map_err(|e| status_of(&e))?;
         Ok(Response::new(response(codec, reply)?))
@@ -72,7 +70,7 @@ impl pb::runtime_server::Runtime for Api {
                 timeout,
                 progress: Some(ptx),
             };
-            let call = runtime.call_with(&r.module, &r.method, params, opts);
+            let call = routed(&runtime, &r, params, opts);
             tokio::pin!(call);
             let progress_event = |v: Value| -> Result<pb::CallEvent, Status> {
                 Ok(pb::CallEvent {
@@ -193,6 +191,22 @@ fn prepare(
         (a, b) => a.or(b),
     };
     Ok((codec, params, timeout))
+}
+
+/// Runs a call, sticky to one version of the module by its routing key when it has one.
+async fn routed(
+    runtime: &Runtime,
+    r: &pb::CallRequest,
+    params: Value,
+    opts: CallOptions,
+) -> Result<polyglot_core::Reply, polyglot_core::CallError> {
+    if r.routing_key.is_empty() {
+        runtime.call_with(&r.module, &r.method, params, opts).await
+    } else {
+        runtime
+            .call_keyed(&r.module, &r.method, params, &r.routing_key, opts)
+            .await
+    }
 }
 
 fn codec_name(c: pb::Codec) -> &'static str {
