@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,14 +26,24 @@ namespace {
 /// for any live host, bounded so a host that stopped reading cannot hold the thread.
 constexpr std::chrono::milliseconds kSessionFlushTimeout{2000};
 
+/// How many bytes of chunks read ahead a session holds before it stops reading until its
+/// engine has taken some: enough that gRPC delivers chunk after chunk while the session's
+/// thread works, few enough that a host that writes faster than the worker reads is held
+/// back by HTTP/2 flow control instead of buffered here.
+constexpr std::size_t kReadAheadBytes = 1u << 20;
+
 /// The engine's Input and Sink over one `Session` RPC.
 ///
-/// Reads: one StartRead at a time. Its chunk waits in `pending_` until read() has taken
-/// all of it, and only then is the next read started, so a host that writes faster than
-/// the worker reads is held back by HTTP/2 flow control instead of buffered here.
+/// Reads: one StartRead at a time, the next started as soon as one is done (on gRPC's
+/// thread) while less than kReadAheadBytes wait in `chunks_`, else by read() once it has
+/// taken enough. read() takes all that is queued, and the session's thread is woken only
+/// for a chunk that finds the queue empty: a host sends a chunk per write, often one small
+/// request each, so a chunk must cost neither a thread handoff nor a round trip between
+/// gRPC's thread and the session's before the next is read.
 ///
-/// Writes: Output's writer thread hands over a batch, which goes out in chunks of at most
-/// kMaxChunkBytes with one write in flight at a time.
+/// Writes: Output's writer thread hands over a batch (everything queued while the last
+/// write was in flight), which goes out in chunks of at most kMaxChunkBytes with one write
+/// in flight at a time.
 ///
 /// The end: finish() ends the RPC once no write is in flight (gRPC forbids Finish with a
 /// write outstanding; one stuck on a host that stopped reading is cancelled). After
@@ -46,23 +57,30 @@ public:
     // ---- Input (the session's thread)
     ReadResult read(char* buf, std::size_t size) override {
         std::unique_lock<std::mutex> lk(mutex_);
-        cv_.wait(lk, [this] { return woken_ || eof_ || taken_ < pending_.size(); });
+        read_cv_.wait(lk, [this] { return woken_ || eof_ || !chunks_.empty(); });
         if (woken_) {
             woken_ = false;
             return {ReadResult::Kind::woken, 0};
         }
-        if (taken_ == pending_.size()) return {ReadResult::Kind::eof, 0};
-        const std::size_t n = std::min(size, pending_.size() - taken_);
-        std::memcpy(buf, pending_.data() + taken_, n);
-        taken_ += n;
-        bool next = false;
-        if (taken_ == pending_.size()) {
-            pending_.clear();
-            taken_ = 0;
-            next = !eof_;
+        if (chunks_.empty()) return {ReadResult::Kind::eof, 0};
+        std::size_t n = 0;
+        while (n < size && !chunks_.empty()) {  // as much as fits, across chunks
+            const std::string& chunk = chunks_.front();
+            const std::size_t take = std::min(size - n, chunk.size() - taken_);
+            std::memcpy(buf + n, chunk.data() + taken_, take);
+            n += take;
+            taken_ += take;
+            if (taken_ == chunk.size()) {
+                buffered_ -= chunk.size();
+                chunks_.pop_front();
+                taken_ = 0;
+            }
         }
+        const bool resume =
+            read_paused_ && !eof_ && !finish_wanted_ && buffered_ < kReadAheadBytes;
+        if (resume) read_paused_ = false;
         lk.unlock();
-        if (next) reactor_.StartRead(&in_);
+        if (resume) reactor_.StartRead(&in_);
         return {ReadResult::Kind::data, n};
     }
 
@@ -71,7 +89,7 @@ public:
             std::lock_guard<std::mutex> lk(mutex_);
             woken_ = true;
         }
-        cv_.notify_all();
+        read_cv_.notify_one();
     }
 
     // ---- Sink (Output's writer thread)
@@ -97,18 +115,24 @@ public:
 
     void on_read_done(bool ok) {
         bool again = false;
+        bool wake = false;
         {
             std::lock_guard<std::mutex> lk(mutex_);
             if (!ok) {
                 eof_ = true;  // the host closed its side, or the RPC is cancelled
-            } else if (in_.data().empty()) {
-                again = true;  // nothing to hand over: read on
+                wake = true;
             } else {
-                pending_ = std::move(*in_.mutable_data());
-                taken_ = 0;
+                if (!in_.data().empty()) {
+                    wake = chunks_.empty();  // else read() has yet to take what is queued
+                    buffered_ += in_.data().size();
+                    chunks_.push_back(std::move(*in_.mutable_data()));
+                    in_.mutable_data()->clear();
+                }
+                again = buffered_ < kReadAheadBytes && !finish_wanted_;
+                read_paused_ = !again;
             }
         }
-        cv_.notify_all();
+        if (wake) read_cv_.notify_one();
         if (again) reactor_.StartRead(&in_);
     }
 
@@ -125,7 +149,7 @@ public:
                 status = status_;
             }
         }
-        cv_.notify_all();
+        write_cv_.notify_one();
         if (finish) reactor_.Finish(status);
     }
 
@@ -134,7 +158,7 @@ public:
             std::lock_guard<std::mutex> lk(mutex_);
             eof_ = true;
         }
-        cv_.notify_all();
+        read_cv_.notify_one();
     }
 
     /// Ends the RPC with `status` (once; see the class comment).
@@ -153,7 +177,6 @@ public:
                 now = true;
             }
         }
-        cv_.notify_all();
         if (cancel) ctx_->TryCancel();
         if (now) reactor_.Finish(status);
     }
@@ -169,7 +192,7 @@ private:
         }
         reactor_.StartWrite(&out_);
         std::unique_lock<std::mutex> lk(mutex_);
-        cv_.wait(lk, [this] { return !writing_; });
+        write_cv_.wait(lk, [this] { return !writing_; });
         return !write_failed_;
     }
 
@@ -177,10 +200,13 @@ private:
     ::grpc::CallbackServerContext* const ctx_;
 
     std::mutex mutex_;
-    std::condition_variable cv_;
-    v1::Chunk in_;          // filled by the read in flight
-    std::string pending_;   // the last chunk read, being handed to read()
-    std::size_t taken_ = 0;
+    std::condition_variable read_cv_;   // read() waits on it (the session's thread)
+    std::condition_variable write_cv_;  // write_chunk() waits on it (Output's writer thread)
+    v1::Chunk in_;                      // filled by the read in flight
+    std::deque<std::string> chunks_;    // chunks read, being handed to read()
+    std::size_t taken_ = 0;             // bytes of chunks_.front() handed over
+    std::size_t buffered_ = 0;          // bytes in chunks_
+    bool read_paused_ = false;          // no read in flight: read() starts the next
     bool eof_ = false;
     bool woken_ = false;
     v1::Chunk out_;         // the chunk being written
