@@ -544,6 +544,9 @@ async fn serve(cx: &SlotContext, mut running: Running, stop: &mut watch::Receive
     conn.close(&detail);
     cx.instance.conn.store(None);
     running.established.writer.abort();
+    if running.spawned.is_some() {
+        remove_private_socket(conn.handshake());
+    }
     if !stopped {
         tracing::warn!(module = %cx.label, instance = index, reason = %detail, "worker exited");
         cx.instance.set_error(format!("worker exited: {detail}"));
@@ -556,6 +559,26 @@ async fn serve(cx: &SlotContext, mut running: Running, stop: &mut watch::Receive
         );
     }
     stopped
+}
+
+/// Removes the socket a gRPC worker announced, and its private folder, once the worker
+/// is gone: one that crashed or was killed cannot clean up after itself. Only a folder
+/// the SDKs create (`polyglot-grpc-*`, in the temporary directory) is removed.
+fn remove_private_socket(h: &polyglot_protocol::Handshake) {
+    let Some(path) = h.address.as_deref().and_then(|a| a.strip_prefix("unix:")) else {
+        return;
+    };
+    let path = std::path::Path::new(path);
+    let Some(dir) = path.parent() else { return };
+    let private = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("polyglot-grpc-"))
+        && dir.parent() == Some(std::env::temp_dir().as_path());
+    if private {
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// `$shutdown`, a grace period to finish and exit, then kill.

@@ -144,6 +144,11 @@ async fn a_crash_fails_its_calls_with_the_exit_and_the_worker_comes_back() {
         mods.add("w", lang, json!({"transport": "grpc", "instances": 1}));
         let rt = mods.start().await;
         let first = rt.call("w", "pid", args(vec![])).await.unwrap().value;
+        let socket = rt.module("w").unwrap().instances[0]
+            .address
+            .clone()
+            .and_then(|a| a.strip_prefix("unix:").map(std::path::PathBuf::from))
+            .expect("a Unix socket");
         let slow = {
             let rt = rt.clone();
             tokio::spawn(async move { rt.call("w", "sleep", args(vec![3000.into()])).await })
@@ -172,6 +177,11 @@ async fn a_crash_fails_its_calls_with_the_exit_and_the_worker_comes_back() {
             }
         };
         assert_ne!(first, second, "{lang:?}: a new process serves");
+        assert!(
+            !socket.exists() && !socket.parent().unwrap().exists(),
+            "{lang:?}: the crashed worker's socket folder {} is removed",
+            socket.display()
+        );
         rt.shutdown().await;
     }
 }
