@@ -82,6 +82,11 @@ struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+
+    /// Remember each module's active version and deployment history in this file
+    /// (written atomically after every change); a restarted host comes back on them.
+    #[arg(long, value_name = "FILE", env = "POLYGLOT_STATE_FILE")]
+    state_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -235,9 +240,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         _ => None,
     };
-    let runtime = Runtime::new(RuntimeConfig {
+    let config = RuntimeConfig {
         drain_timeout: Duration::from_secs(drain_timeout),
-    });
+    };
+    let runtime = match &command {
+        Command::Serve(ServeArgs {
+            state_file: Some(file),
+            ..
+        }) => Runtime::with_deployments(
+            config,
+            polyglot_core::DeploymentConfig::default().with_state_file(file),
+        ),
+        _ => Runtime::new(config),
+    };
     let quiet = listener.is_none();
     let report = runtime.load_dir(&dir).await;
     for e in &report.errors {
@@ -280,6 +295,7 @@ impl Default for ServeArgs {
             grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("a valid address"),
             tls_cert: None,
             tls_key: None,
+            state_file: None,
         }
     }
 }

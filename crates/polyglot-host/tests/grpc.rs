@@ -649,3 +649,39 @@ fn a_go_program_calls_through_a_running_host() {
         }
     }
 }
+
+#[test]
+fn serve_remembers_active_versions_in_its_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mods = Modules::new();
+    mods.add("calc", Lang::Rust, json!({}));
+    let stop = |host: Host| {
+        let status = Command::new("kill")
+            .arg(host.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut host = host;
+        assert!(
+            host.child.wait().unwrap().success(),
+            "SIGTERM stops it cleanly"
+        );
+    };
+    let host = start_with(&mods, None, &["--state-file", state.to_str().unwrap()]);
+    stop(host);
+    let text = std::fs::read_to_string(&state).expect("the state file is written");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(text.contains("calc") && text.contains("1.0.0"), "{v:#}");
+
+    // A corrupt state file is set aside, and the host still serves.
+    std::fs::write(&state, "{ not json").unwrap();
+    let host = start_with(&mods, None, &["--state-file", state.to_str().unwrap()]);
+    let aside: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("state.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "moved aside: {aside:?}");
+    stop(host);
+}
