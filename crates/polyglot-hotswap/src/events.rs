@@ -113,7 +113,8 @@ impl Events {
     }
 
     pub(crate) fn emit(&self, timestamp_ms: u64, version: &VersionId, kind: EventKind) {
-        tracing::info!(
+        // A library says it quietly; its caller logs what matters to it.
+        tracing::debug!(
             deployment = %self.deployment,
             version = %version,
             event = ?kind,

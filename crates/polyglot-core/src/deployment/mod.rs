@@ -196,9 +196,26 @@ async fn forward(
     runtime: Weak<Inner>,
 ) {
     use broadcast::error::{RecvError, TryRecvError};
+    // The events of a module's first activation at load are routine: logged at debug.
+    // Every later one is a deployment an operator wants in the log.
+    let mut initial = true;
+    let mut log = |e: &DeployEvent| {
+        if initial {
+            tracing::debug!(module = %e.deployment, version = %e.version, event = ?e.kind, "deployment");
+        } else {
+            tracing::info!(module = %e.deployment, version = %e.version, event = ?e.kind, "deployment");
+        }
+        if matches!(
+            e.kind,
+            polyglot_hotswap::EventKind::Succeeded | polyglot_hotswap::EventKind::Failed { .. }
+        ) {
+            initial = false;
+        }
+    };
     loop {
         match rx.recv().await {
             Ok(e) => {
+                log(&e);
                 // No subscriber is not an error: nobody is watching.
                 let _ = out.send(e);
             }
@@ -213,6 +230,7 @@ async fn forward(
         loop {
             match rx.try_recv() {
                 Ok(e) => {
+                    log(&e);
                     let _ = out.send(e);
                 }
                 Err(TryRecvError::Lagged(_)) => continue,
