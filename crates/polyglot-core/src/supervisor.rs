@@ -169,6 +169,12 @@ pub(crate) async fn supervise(cx: SlotContext, mut stop: watch::Receiver<bool>) 
         let started = Instant::now();
         match start(&cx).await {
             Ok(running) => {
+                // Routable before anyone hears it started: a waiter that checks the
+                // connection right away must find it.
+                cx.instance
+                    .conn
+                    .store(Some(running.established.conn.clone()));
+                cx.instance.set_state(InstanceState::Healthy);
                 (cx.on_started)(Ok(()));
                 let stopped = serve(&cx, running, &mut stop).await;
                 if stopped {
@@ -463,8 +469,6 @@ fn take_stdout(s: &mut process::Spawned) -> tokio::process::ChildStdout {
 async fn serve(cx: &SlotContext, mut running: Running, stop: &mut watch::Receiver<bool>) -> bool {
     let conn = running.established.conn.clone();
     let index = cx.instance.index;
-    cx.instance.conn.store(Some(conn.clone()));
-    cx.instance.set_state(InstanceState::Healthy);
     let pid = cx.instance.pid.load(Ordering::Relaxed);
     tracing::info!(module = %cx.label, instance = index, pid, version = %conn.handshake().version, "worker ready");
     cx.events.emit(

@@ -712,3 +712,24 @@ async fn a_shadow_gets_copies_and_is_switched_to_when_it_answers_the_same() {
     assert_eq!(summary.mismatches, 0, "{summary:?}");
     rt.shutdown().await;
 }
+
+/// Deployments back to back under load: each new pool is ready the moment it reports
+/// started (a worker counted as started is already routable), so none fails its warm
+/// check for nothing, and no caller sees a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_deployments_under_load_all_start() {
+    let (mods, _releases, v2) = two_versions(json!({"instances": 2}), json!({"instances": 2}));
+    let v1 = mods.dir().join("w");
+    let rt = start(&mods, config()).await;
+    let load = Load::start(&rt, 64, "echo");
+    for i in 0..30 {
+        let dir = if i % 2 == 0 { &v2 } else { &v1 };
+        let r = rt
+            .deploy("w", dir, Strategy::immediate(), meta("back to back"))
+            .await;
+        assert!(r.is_ok(), "deployment {i} failed: {}", r.unwrap_err());
+    }
+    let stats = load.stop().await;
+    assert_none_lost(&stats);
+    rt.shutdown().await;
+}
