@@ -307,8 +307,18 @@ class Worker:
                 log_stderr(f"cannot connect to the host's socket {path!r}: {exc}")
                 return 1
             read, write = sock.recv, sock.sendall
+        elif kind == "grpc":
+            log_stderr(
+                "POLYGLOT_TRANSPORT=grpc: this SDK serves the stdio and socket transports; "
+                "use \"transport\": \"stdio\" or \"socket\" in module.json (the Rust, Go "
+                "and C++ SDKs serve gRPC)"
+            )
+            return 1
         else:
-            log_stderr(f"POLYGLOT_TRANSPORT={kind!r} is not a transport; the protocol knows stdio, socket")
+            log_stderr(
+                f"POLYGLOT_TRANSPORT={kind!r} is not a transport; the protocol knows stdio, "
+                "socket and grpc"
+            )
             return 1
         return asyncio.run(self._serve_streams(read, write, codec, max_frame))
 

@@ -348,6 +348,21 @@ def test_unknown_codec_exits_1() -> None:
     assert "POLYGLOT_CODEC='xml'" in proc.stderr.decode()
 
 
+def test_the_grpc_transport_is_refused_with_what_to_use_instead() -> None:
+    proc = subprocess.run([sys.executable, str(TEST_WORKER)], env=worker_env(POLYGLOT_TRANSPORT="grpc"),
+                          stdin=subprocess.PIPE, capture_output=True, timeout=TIMEOUT)
+    assert proc.returncode == 1 and proc.stdout == b""
+    err = proc.stderr.decode()
+    assert "POLYGLOT_TRANSPORT=grpc" in err and '"stdio"' in err, err
+
+
+def test_an_unknown_transport_is_refused() -> None:
+    proc = subprocess.run([sys.executable, str(TEST_WORKER)], env=worker_env(POLYGLOT_TRANSPORT="carrier-pigeon"),
+                          stdin=subprocess.PIPE, capture_output=True, timeout=TIMEOUT)
+    assert proc.returncode == 1 and proc.stdout == b""
+    assert "'carrier-pigeon' is not a transport" in proc.stderr.decode()
+
+
 def test_start_up_failures_of_the_test_worker(spawn: Spawn) -> None:
     w = spawn(TEST_EXIT_AT_START=4)
     assert w.wait() == 4
