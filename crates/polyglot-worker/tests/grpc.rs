@@ -283,6 +283,12 @@ async fn an_unhealthy_worker_says_so_with_its_reason() {
         (health.status.as_str(), health.reason.as_str()),
         ("unhealthy", "told to be unhealthy")
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // An unhealthy worker still ends when its stdin does, and cleans up.
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let path = h.address.unwrap().strip_prefix("unix:").unwrap().to_owned();
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "its socket is removed"
+    );
 }
