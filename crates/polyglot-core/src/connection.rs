@@ -80,7 +80,7 @@ impl Sink {
             Sink::Socket(s) => s.try_write(buf),
             Sink::Grpc(tx) => match tx.try_reserve() {
                 Ok(permit) => {
-                    let n = buf.len().min(crate::grpc::CHUNK);
+                    let n = buf.len().min(polyglot_proto::MAX_CHUNK_BYTES);
                     permit.send(polyglot_proto::v1::Chunk {
                         data: bytes::Bytes::copy_from_slice(&buf[..n]),
                     });

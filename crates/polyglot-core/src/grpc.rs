@@ -16,12 +16,8 @@ use crate::connection::Sink;
 /// A client of `polyglot.v1.Worker`.
 pub(crate) type WorkerClient = pb::worker_client::WorkerClient<Channel>;
 
-/// The most data the host puts in one `Chunk`.
-pub(crate) const CHUNK: usize = 1 << 20;
 /// Chunks the host may queue ahead of the HTTP/2 connection before writers wait.
 const CHUNKS_QUEUED: usize = 64;
-/// The request metadata that names a session's codec.
-const CODEC_METADATA: &str = "polyglot-codec";
 
 /// Connects to a worker at `address`: `unix:/path`, `host:port`, or an `http://` URL.
 pub(crate) async fn connect(address: &str, timeout: Duration) -> Result<Channel, String> {
@@ -75,7 +71,7 @@ pub(crate) async fn open_session(
     let (tx, rx) = mpsc::channel::<pb::Chunk>(CHUNKS_QUEUED);
     let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
     request.metadata_mut().insert(
-        CODEC_METADATA,
+        polyglot_proto::SESSION_CODEC_METADATA,
         tonic::metadata::MetadataValue::from_static(codec.as_str()),
     );
     let response = client

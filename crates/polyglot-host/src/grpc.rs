@@ -74,7 +74,7 @@ impl pb::runtime_server::Runtime for Api {
             tokio::pin!(call);
             let progress_event = |v: Value| -> Result<pb::CallEvent, Status> {
                 Ok(pb::CallEvent {
-                    event: Some(pb::call_event::Event::Progress(encode(codec, &v)?)),
+                    event: Some(pb::call_event::Event::Progress(encode(codec, &v))),
                 })
             };
             let outcome = loop {
@@ -216,30 +216,29 @@ fn codec_name(c: pb::Codec) -> &'static str {
     }
 }
 
-fn decode(codec: pb::Codec, bytes: &[u8]) -> Result<Value, String> {
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
+/// The protocol's codec for an API codec (JSON unless MessagePack is named).
+fn wire_codec(codec: pb::Codec) -> polyglot_core::Codec {
     match codec {
-        pb::Codec::Msgpack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
-        _ => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        pb::Codec::Msgpack => polyglot_core::Codec::Msgpack,
+        _ => polyglot_core::Codec::Json,
     }
 }
 
-fn encode(codec: pb::Codec, v: &Value) -> Result<Vec<u8>, Status> {
-    match codec {
-        pb::Codec::Msgpack => {
-            rmp_serde::to_vec(v).map_err(|e| Status::internal(format!("encoding the result: {e}")))
-        }
-        _ => {
-            serde_json::to_vec(v).map_err(|e| Status::internal(format!("encoding the result: {e}")))
-        }
-    }
+/// Params as the client sent them; empty bytes are `null`.
+fn decode(codec: pb::Codec, bytes: &[u8]) -> Result<Value, String> {
+    Value::decode(wire_codec(codec), bytes).map_err(|e| {
+        // The parser's own words: the caller already names the codec.
+        std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string())
+    })
+}
+
+fn encode(codec: pb::Codec, v: &Value) -> Vec<u8> {
+    v.encode(wire_codec(codec))
 }
 
 fn response(codec: pb::Codec, reply: Reply) -> Result<pb::CallResponse, Status> {
     Ok(pb::CallResponse {
-        result: encode(codec, &reply.value)?,
+        result: encode(codec, &reply.value),
         codec: if codec == pb::Codec::Msgpack {
             pb::Codec::Msgpack
         } else {

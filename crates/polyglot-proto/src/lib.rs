@@ -21,6 +21,13 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/polyglot_descriptor.bin"));
 
+/// The request metadata of a worker `Session` that names its codec (`json` or `msgpack`);
+/// `docs/protocol.md`, section 10.
+pub const SESSION_CODEC_METADATA: &str = "polyglot-codec";
+
+/// The most data a sender puts in one `Chunk` of a `Session` (section 10).
+pub const MAX_CHUNK_BYTES: usize = 1 << 20;
+
 /// The `Any` type URL of [`v1::ErrorDetail`].
 pub const ERROR_DETAIL_TYPE_URL: &str = "type.googleapis.com/polyglot.v1.ErrorDetail";
 

@@ -23,11 +23,11 @@ use crate::handler::Handler;
 use crate::serve::{handshake_for, serve_stream, CatchUnwind, Ended, ServeOptions};
 
 /// The most data a worker puts in one `Chunk`.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = polyglot_proto::MAX_CHUNK_BYTES;
 /// How long held calls may take to finish once the worker is told to stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The request metadata that names a session's codec.
-pub const CODEC_METADATA: &str = "polyglot-codec";
+pub use polyglot_proto::SESSION_CODEC_METADATA as CODEC_METADATA;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 type Serving =
