@@ -89,6 +89,73 @@ impl pb::runtime_server::Runtime for Echo {
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         Err(Status::unimplemented("echo only"))
     }
+    async fn deploy(
+        &self,
+        _: Request<pb::DeployRequest>,
+    ) -> Result<Response<pb::DeployResponse>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    async fn rollback(
+        &self,
+        _: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::RollbackResponse>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    async fn advance_deployment(
+        &self,
+        _: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    async fn pause_deployment(
+        &self,
+        _: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    async fn resume_deployment(
+        &self,
+        _: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    async fn abort_deployment(
+        &self,
+        _: Request<pb::AbortDeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    async fn set_split(
+        &self,
+        _: Request<pb::SetSplitRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    async fn get_deployment(
+        &self,
+        _: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    async fn list_deployments(
+        &self,
+        _: Request<pb::ListDeploymentsRequest>,
+    ) -> Result<Response<pb::ListDeploymentsResponse>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    async fn get_history(
+        &self,
+        _: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::HistoryResponse>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
+    type WatchDeploymentsStream = tokio_stream::Empty<Result<pb::DeploymentEvent, Status>>;
+    async fn watch_deployments(
+        &self,
+        _: Request<pb::WatchDeploymentsRequest>,
+    ) -> Result<Response<Self::WatchDeploymentsStream>, Status> {
+        Err(Status::unimplemented("echo only"))
+    }
 }
 
 fn direct_server() {

@@ -1,4 +1,5 @@
-//! `--connect URL`: the `call` and `modules` commands against a running host.
+//! `--connect URL`: the commands against a running host (`call`, `modules`, and the
+//! deployment commands).
 
 use polyglot_proto::v1 as pb;
 use polyglot_proto::v1::runtime_client::RuntimeClient;
@@ -73,6 +74,123 @@ impl Client {
         let r = self.request(pb::ListModulesRequest {});
         Ok(self.inner.list_modules(r).await?.into_inner().modules)
     }
+
+    /// Deploys a new version.
+    pub async fn deploy(
+        &mut self,
+        req: pb::DeployRequest,
+    ) -> Result<pb::DeployResponse, tonic::Status> {
+        let r = self.request(req);
+        self.inner.deploy(r).await.map(tonic::Response::into_inner)
+    }
+
+    /// Rolls a module back.
+    pub async fn rollback(
+        &mut self,
+        req: pb::RollbackRequest,
+    ) -> Result<pb::RollbackResponse, tonic::Status> {
+        let r = self.request(req);
+        self.inner
+            .rollback(r)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Runs a deployment control: advance, pause, resume, abort or a new split.
+    pub async fn control(
+        &mut self,
+        control: Control,
+    ) -> Result<pb::DeploymentStatus, tonic::Status> {
+        let reply = match control {
+            Control::Advance(module) => {
+                let r = self.request(pb::DeploymentRequest { module });
+                self.inner.advance_deployment(r).await
+            }
+            Control::Pause(module) => {
+                let r = self.request(pb::DeploymentRequest { module });
+                self.inner.pause_deployment(r).await
+            }
+            Control::Resume(module) => {
+                let r = self.request(pb::DeploymentRequest { module });
+                self.inner.resume_deployment(r).await
+            }
+            Control::Abort { module, reason } => {
+                let r = self.request(pb::AbortDeploymentRequest { module, reason });
+                self.inner.abort_deployment(r).await
+            }
+            Control::Split { module, percent_b } => {
+                let r = self.request(pb::SetSplitRequest { module, percent_b });
+                self.inner.set_split(r).await
+            }
+        };
+        reply.map(tonic::Response::into_inner)
+    }
+
+    /// One module's deployment status.
+    pub async fn deployment(
+        &mut self,
+        module: &str,
+    ) -> Result<pb::DeploymentStatus, tonic::Status> {
+        let r = self.request(pb::DeploymentRequest {
+            module: module.into(),
+        });
+        self.inner
+            .get_deployment(r)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Every module's deployment status.
+    pub async fn deployments(&mut self) -> Result<Vec<pb::DeploymentStatus>, tonic::Status> {
+        let r = self.request(pb::ListDeploymentsRequest {});
+        Ok(self
+            .inner
+            .list_deployments(r)
+            .await?
+            .into_inner()
+            .deployments)
+    }
+
+    /// A module's versions.
+    pub async fn history(&mut self, module: &str) -> Result<Vec<pb::VersionInfo>, tonic::Status> {
+        let r = self.request(pb::DeploymentRequest {
+            module: module.into(),
+        });
+        Ok(self.inner.get_history(r).await?.into_inner().versions)
+    }
+
+    /// The deployment events of `modules` (all when empty) from now on.
+    pub async fn watch_deployments(
+        &mut self,
+        modules: Vec<String>,
+    ) -> Result<tonic::Streaming<pb::DeploymentEvent>, tonic::Status> {
+        let r = self.request(pb::WatchDeploymentsRequest { modules });
+        Ok(self.inner.watch_deployments(r).await?.into_inner())
+    }
+}
+
+/// A deployment control RPC.
+pub enum Control {
+    /// The next stage now.
+    Advance(String),
+    /// Pause.
+    Pause(String),
+    /// Resume.
+    Resume(String),
+    /// Abort, with why.
+    Abort {
+        /// The module.
+        module: String,
+        /// Why.
+        reason: String,
+    },
+    /// A new A/B split.
+    Split {
+        /// The module.
+        module: String,
+        /// B's percent of the keys.
+        percent_b: u32,
+    },
 }
 
 /// A status as one line for people: its message, and the error kind from its details.

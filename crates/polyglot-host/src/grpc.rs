@@ -14,6 +14,8 @@ use polyglot_core::{
 };
 use polyglot_proto::v1 as pb;
 use subtle::ConstantTimeEq;
+
+use crate::deployments;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_stream::Stream;
@@ -32,6 +34,23 @@ type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 /// The `polyglot.v1.Runtime` service.
 pub struct Api {
     runtime: Runtime,
+    /// False on an API reachable from other machines without an API key: deployments
+    /// build and start programs on this machine, so they are refused there.
+    deployments_allowed: bool,
+}
+
+impl Api {
+    fn may_deploy(&self) -> Result<(), Status> {
+        if self.deployments_allowed {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(
+                "deployments are refused: this host's API is reachable from other machines \
+                 and has no API key, and a deployment builds and starts programs on the host \
+                 (start it with --api-key, or listen on a loopback address)",
+            ))
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -147,31 +166,192 @@ impl pb::runtime_server::Runtime for Api {
         req: Request<pb::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let only = req.into_inner().modules;
-        let mut events = self.runtime.subscribe();
-        let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(async move {
-            loop {
-                let e = match events.recv().await {
-                    Ok(e) => e,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(
-                            missed = n,
-                            "an event watcher fell behind and missed events"
-                        );
-                        continue;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                };
-                if !only.is_empty() && !only.contains(&e.module) {
+        let events = self.runtime.subscribe();
+        let stream = forward(events, "event", move |e: RuntimeEvent| {
+            (only.is_empty() || only.contains(&e.module)).then(|| event(e))
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn deploy(
+        &self,
+        req: Request<pb::DeployRequest>,
+    ) -> Result<Response<pb::DeployResponse>, Status> {
+        self.may_deploy()?;
+        deployments::deploy(&self.runtime, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn rollback(
+        &self,
+        req: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::RollbackResponse>, Status> {
+        self.may_deploy()?;
+        deployments::rollback(&self.runtime, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn advance_deployment(
+        &self,
+        req: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        self.may_deploy()?;
+        let m = req.into_inner().module;
+        let r = self.runtime.advance(&m).await;
+        self.control(&m, r)
+    }
+
+    async fn pause_deployment(
+        &self,
+        req: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        self.may_deploy()?;
+        let m = req.into_inner().module;
+        let r = self.runtime.pause(&m).await;
+        self.control(&m, r)
+    }
+
+    async fn resume_deployment(
+        &self,
+        req: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        self.may_deploy()?;
+        let m = req.into_inner().module;
+        let r = self.runtime.resume(&m).await;
+        self.control(&m, r)
+    }
+
+    async fn abort_deployment(
+        &self,
+        req: Request<pb::AbortDeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        self.may_deploy()?;
+        let r = req.into_inner();
+        let why = if r.reason.is_empty() {
+            "aborted through the API"
+        } else {
+            &r.reason
+        };
+        let result = self.runtime.abort(&r.module, why).await;
+        self.control(&r.module, result)
+    }
+
+    async fn set_split(
+        &self,
+        req: Request<pb::SetSplitRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        self.may_deploy()?;
+        let r = req.into_inner();
+        let Ok(percent) = u8::try_from(r.percent_b) else {
+            return Err(invalid_argument(
+                &r.module,
+                "",
+                format!("percent_b: {} is not between 1 and 99", r.percent_b),
+            ));
+        };
+        let result = self.runtime.set_split(&r.module, percent).await;
+        self.control(&r.module, result)
+    }
+
+    async fn get_deployment(
+        &self,
+        req: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        let m = req.into_inner().module;
+        deployments::require_status(&self.runtime, &m).map(Response::new)
+    }
+
+    async fn list_deployments(
+        &self,
+        _req: Request<pb::ListDeploymentsRequest>,
+    ) -> Result<Response<pb::ListDeploymentsResponse>, Status> {
+        let deployments = self
+            .runtime
+            .deployments()
+            .iter()
+            .map(|s| deployments::status_message(&self.runtime, s))
+            .collect();
+        Ok(Response::new(pb::ListDeploymentsResponse { deployments }))
+    }
+
+    async fn get_history(
+        &self,
+        req: Request<pb::DeploymentRequest>,
+    ) -> Result<Response<pb::HistoryResponse>, Status> {
+        let module = req.into_inner().module;
+        let Some(history) = self.runtime.history(&module) else {
+            return Err(deployments::not_deployable(&self.runtime, &module));
+        };
+        let versions = history.iter().map(deployments::version_message).collect();
+        Ok(Response::new(pb::HistoryResponse { module, versions }))
+    }
+
+    type WatchDeploymentsStream = EventStream<pb::DeploymentEvent>;
+
+    async fn watch_deployments(
+        &self,
+        req: Request<pb::WatchDeploymentsRequest>,
+    ) -> Result<Response<Self::WatchDeploymentsStream>, Status> {
+        let only = req.into_inner().modules;
+        // Subscribed before the response: a client that watches, then deploys, sees
+        // every event of its deployment.
+        let events = self.runtime.subscribe_deployments();
+        let stream = forward(
+            events,
+            "deployment event",
+            move |e: polyglot_core::DeployEvent| {
+                (only.is_empty() || only.contains(&e.deployment))
+                    .then(|| deployments::event_message(&e))
+            },
+        );
+        Ok(Response::new(stream))
+    }
+}
+
+impl Api {
+    /// The answer of a deployment control RPC: the status after it, or its error.
+    fn control(
+        &self,
+        module: &str,
+        result: Result<(), polyglot_core::DeploymentError>,
+    ) -> Result<Response<pb::DeploymentStatus>, Status> {
+        result.map_err(|e| deployments::error_status(module, &e))?;
+        deployments::require_status(&self.runtime, module).map(Response::new)
+    }
+}
+
+/// A stream of what `pick` makes of each broadcast item it accepts, until the client goes
+/// away. A watcher that falls behind misses items (logged), never slows the runtime.
+fn forward<T, U>(
+    mut rx: tokio::sync::broadcast::Receiver<T>,
+    what: &'static str,
+    pick: impl Fn(T) -> Option<U> + Send + 'static,
+) -> EventStream<U>
+where
+    T: Clone + Send + 'static,
+    U: Send + 'static,
+{
+    let (tx, out) = mpsc::channel(256);
+    tokio::spawn(async move {
+        loop {
+            let item = match rx.recv().await {
+                Ok(item) => item,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "a {what} watcher fell behind and missed some");
                     continue;
                 }
-                if tx.send(Ok(event(e))).await.is_err() {
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if let Some(u) = pick(item) {
+                if tx.send(Ok(u)).await.is_err() {
                     return;
                 }
             }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
+        }
+    });
+    Box::pin(ReceiverStream::new(out))
 }
 
 fn prepare(
@@ -533,9 +713,12 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(polyglot_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let api = pb::runtime_server::RuntimeServer::with_interceptor(Api { runtime }, move |req| {
-        auth.check(req)
-    });
+    let deployments_allowed = auth.key.is_some() || !is_exposed(&listener.local_addr()?);
+    let api = Api {
+        runtime,
+        deployments_allowed,
+    };
+    let api = pb::runtime_server::RuntimeServer::with_interceptor(api, move |req| auth.check(req));
     let mut builder = tonic::transport::Server::builder();
     if let Some(t) = tls {
         builder = builder

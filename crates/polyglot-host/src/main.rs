@@ -6,17 +6,26 @@
 //! polyglot-host call text-rust slugify '["Hello World"]'
 //! polyglot-host modules                  # modules, versions, instances, health
 //! polyglot-host call text-rust slugify '["Hi"]' --connect http://127.0.0.1:50051
+//! polyglot-host deploy text-rust --path releases/text-rust-1.1 --strategy canary \
+//!     --stages 5,25,50,100 --stage-duration 30s   # against the running host
+//! polyglot-host status; polyglot-host history text-rust; polyglot-host rollback text-rust
 //! ```
 //!
 //! # Layout
 //! - `main`: the command line and the commands.
 //! - `grpc`: the gRPC API (Runtime service, health, reflection, API keys).
+//! - `deployments`: the deployment RPCs' messages and errors.
+//! - `webhook`: deployment events POSTed to URLs.
 //! - `client`: `--connect`, the commands against a running host.
-//! - `table`: the module list printed by `serve` and `modules`.
+//! - `deploy_cli`: the deployment commands (`deploy`, `rollback`, `status`, ...).
+//! - `table`: the tables and JSON the commands print.
 
 mod client;
+mod deploy_cli;
+mod deployments;
 mod grpc;
 mod table;
+mod webhook;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -87,6 +96,93 @@ struct ServeArgs {
     /// (written atomically after every change); a restarted host comes back on them.
     #[arg(long, value_name = "FILE", env = "POLYGLOT_STATE_FILE")]
     state_file: Option<PathBuf>,
+
+    /// POST each deployment event as JSON to this URL (repeatable; retried with
+    /// back-off, never holding a deployment up).
+    #[arg(
+        long = "webhook",
+        value_name = "URL",
+        env = "POLYGLOT_WEBHOOKS",
+        value_delimiter = ','
+    )]
+    webhooks: Vec<String>,
+
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+/// How deployments judge a new version (the thresholds of its health analysis).
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Deployment analysis")]
+struct AnalysisArgs {
+    /// Calls a version must have served in the health window before it is judged; fewer
+    /// holds the rollout (never passes it).
+    #[arg(long, value_name = "N", default_value_t = polyglot_core::hotswap::DEFAULT_MIN_CALLS)]
+    min_calls: u64,
+
+    /// The highest share of failed calls (errors and timeouts), 0 to 1.
+    #[arg(long, value_name = "RATE", default_value_t = polyglot_core::hotswap::DEFAULT_MAX_ERROR_RATE, value_parser = rate)]
+    max_error_rate: f64,
+
+    /// The highest 99th percentile latency (e.g. 250ms); none by default.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    max_p99: Option<Duration>,
+
+    /// The most timeouts in the health window; no limit by default.
+    #[arg(long, value_name = "N")]
+    max_timeouts: Option<u64>,
+
+    /// How far back a version's health looks (cut into 12 buckets).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
+    health_window: Duration,
+
+    /// How often deployments are judged and moved on.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1s")]
+    deploy_tick: Duration,
+
+    /// Leave a version judged unhealthy during its rollout in place (the rollout holds
+    /// until its deadline) instead of rolling it back at once.
+    #[arg(long)]
+    no_auto_rollback: bool,
+}
+
+impl AnalysisArgs {
+    fn config(&self, state_file: Option<&std::path::Path>) -> polyglot_core::DeploymentConfig {
+        let mut t = polyglot_core::Thresholds::default()
+            .with_min_calls(self.min_calls)
+            .with_max_error_rate(self.max_error_rate);
+        if let Some(p) = self.max_p99 {
+            t = t.with_max_p99(p);
+        }
+        if let Some(n) = self.max_timeouts {
+            t = t.with_max_timeouts(n);
+        }
+        let mut c = polyglot_core::DeploymentConfig::default()
+            .with_thresholds(t)
+            .with_health_window(
+                self.health_window,
+                polyglot_core::hotswap::DEFAULT_WINDOW_BUCKETS,
+            )
+            .with_tick(self.deploy_tick)
+            .with_auto_rollback(!self.no_auto_rollback);
+        if let Some(f) = state_file {
+            c = c.with_state_file(f);
+        }
+        c
+    }
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 250ms, 30s, 5m)"))
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a rate between 0 and 1 (e.g. 0.05 for 5%)"
+        )),
+    }
 }
 
 #[derive(Subcommand)]
@@ -124,6 +220,8 @@ enum Command {
         #[arg(long, value_name = "URL")]
         connect: Option<String>,
     },
+    #[command(flatten)]
+    Deployment(deploy_cli::DeployCommand),
 }
 
 fn main() -> ExitCode {
@@ -214,6 +312,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
+    let command = match command {
+        Command::Deployment(d) => return deploy_cli::run(d, api_key.as_deref(), tls_ca).await,
+        other => other,
+    };
     if !dir.is_dir() {
         anyhow::bail!(
             "the modules folder {} does not exist (use --modules DIR)",
@@ -222,6 +324,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     // Read the TLS files and bind before loading, so a mistake there fails at once, not
     // after every build.
+    let webhooks = match &command {
+        Command::Serve(args) => webhook::parse_urls(&args.webhooks)?,
+        _ => Vec::new(),
+    };
     let tls = match &command {
         Command::Serve(ServeArgs {
             tls_cert: Some(cert),
@@ -244,13 +350,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         drain_timeout: Duration::from_secs(drain_timeout),
     };
     let runtime = match &command {
-        Command::Serve(ServeArgs {
-            state_file: Some(file),
-            ..
-        }) => Runtime::with_deployments(
-            config,
-            polyglot_core::DeploymentConfig::default().with_state_file(file),
-        ),
+        Command::Serve(args) => {
+            Runtime::with_deployments(config, args.analysis.config(args.state_file.as_deref()))
+        }
         _ => Runtime::new(config),
     };
     let quiet = listener.is_none();
@@ -265,6 +367,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let code = match command {
         Command::Serve(_) => {
             let listener = listener.expect("bound above");
+            let _webhooks = webhook::start(&runtime, webhooks)?;
             serve(&runtime, &dir, listener, api_key, tls).await?
         }
         Command::Call {
@@ -281,6 +384,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_modules(&modules, json)?;
             ExitCode::SUCCESS
         }
+        Command::Deployment(_) => unreachable!("run against a host above"),
     };
     runtime.shutdown().await;
     Ok(code)
@@ -290,13 +394,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 
 impl Default for ServeArgs {
+    /// `serve` with no flags: the defaults clap gives them.
     fn default() -> ServeArgs {
-        ServeArgs {
-            grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("a valid address"),
-            tls_cert: None,
-            tls_key: None,
-            state_file: None,
+        #[derive(Parser)]
+        struct Bare {
+            #[command(flatten)]
+            serve: ServeArgs,
         }
+        Bare::parse_from(["serve"]).serve
     }
 }
 

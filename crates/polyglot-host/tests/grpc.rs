@@ -5,67 +5,18 @@
 #[path = "../../polyglot-core/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::Duration;
 
+use common::{channel, client, detail, json_call, start, start_with, Host};
 use polyglot_core::Value;
 use polyglot_proto::v1 as pb;
-use polyglot_proto::v1::runtime_client::RuntimeClient;
 use serde_json::json;
 use support::{Lang, Modules};
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 use tonic::Code;
-
-/// A host serving `mods` on a free loopback port; killed when dropped.
-struct Host {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(mods: &Modules, api_key: Option<&str>) -> Host {
-    start_with(mods, api_key, &[])
-}
-
-fn start_with(mods: &Modules, api_key: Option<&str>, extra: &[&str]) -> Host {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyglot-host"));
-    cmd.arg("--modules")
-        .arg(mods.dir())
-        .args(["serve", "--grpc-addr", "127.0.0.1:0"])
-        .args(extra);
-    if let Some(k) = api_key {
-        cmd.args(["--api-key", k]);
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(addr) = line.strip_prefix("gRPC API on ") {
-            url = Some(format!("http://{addr}"));
-        }
-        if line.contains("Ctrl-C") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Host {
-        child,
-        url: url.expect("the host prints its gRPC address"),
-    }
-}
 
 fn fixture() -> Modules {
     let mods = Modules::new();
@@ -81,33 +32,6 @@ fn fixture() -> Modules {
         json!({"env": {"TEST_EXIT_AT_START": "1"}, "restart": {"maxRestarts": 0}}),
     );
     mods
-}
-
-async fn channel(h: &Host) -> Channel {
-    Channel::from_shared(h.url.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-async fn client(h: &Host) -> RuntimeClient<Channel> {
-    RuntimeClient::connect(h.url.clone()).await.unwrap()
-}
-
-fn json_call(module: &str, method: &str, params: serde_json::Value) -> pb::CallRequest {
-    pb::CallRequest {
-        module: module.into(),
-        method: method.into(),
-        params: serde_json::to_vec(&params).unwrap(),
-        codec: pb::Codec::Json as i32,
-        timeout_ms: None,
-        routing_key: String::new(),
-    }
-}
-
-fn detail(s: &tonic::Status) -> pb::ErrorDetail {
-    polyglot_proto::error_detail(s).expect("an ErrorDetail in the status details")
 }
 
 #[tokio::test]

@@ -1427,6 +1427,1818 @@ func (x *ReloadDone) GetNewVersion() string {
 	return ""
 }
 
+type DeployRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Module string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	// The version's folder (holding its module.json), on the host's machine. A relative
+	// path is taken from the host's working directory.
+	Path     string    `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Strategy *Strategy `protobuf:"bytes,3,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	// Who deploys and why; kept in the history.
+	By            string `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
+	Why           string `protobuf:"bytes,5,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployRequest) Reset() {
+	*x = DeployRequest{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployRequest) ProtoMessage() {}
+
+func (x *DeployRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployRequest.ProtoReflect.Descriptor instead.
+func (*DeployRequest) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DeployRequest) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *DeployRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *DeployRequest) GetStrategy() *Strategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return nil
+}
+
+func (x *DeployRequest) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *DeployRequest) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+type DeployResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Module string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	// The new version's id: its manifest's version (with #2, #3, ... when that version is
+	// already known).
+	Version       string            `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Status        *DeploymentStatus `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployResponse) Reset() {
+	*x = DeployResponse{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployResponse) ProtoMessage() {}
+
+func (x *DeployResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployResponse.ProtoReflect.Descriptor instead.
+func (*DeployResponse) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeployResponse) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *DeployResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *DeployResponse) GetStatus() *DeploymentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// How a deployment moves traffic. Durations are in milliseconds; a deadline left at 0
+// takes the default (the phase's duration plus ten minutes).
+type Strategy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Strategy_Immediate
+	//	*Strategy_BlueGreen
+	//	*Strategy_Rolling
+	//	*Strategy_Canary
+	//	*Strategy_AbTest
+	//	*Strategy_Shadow
+	Kind isStrategy_Kind `protobuf_oneof:"kind"`
+	// When set, the deployment waits until this time (ms since the Unix epoch), then runs
+	// the strategy above.
+	ScheduledAtMs *uint64 `protobuf:"varint,7,opt,name=scheduled_at_ms,json=scheduledAtMs,proto3,oneof" json:"scheduled_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Strategy) Reset() {
+	*x = Strategy{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Strategy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Strategy) ProtoMessage() {}
+
+func (x *Strategy) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Strategy.ProtoReflect.Descriptor instead.
+func (*Strategy) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Strategy) GetKind() isStrategy_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Strategy) GetImmediate() *Immediate {
+	if x != nil {
+		if x, ok := x.Kind.(*Strategy_Immediate); ok {
+			return x.Immediate
+		}
+	}
+	return nil
+}
+
+func (x *Strategy) GetBlueGreen() *BlueGreen {
+	if x != nil {
+		if x, ok := x.Kind.(*Strategy_BlueGreen); ok {
+			return x.BlueGreen
+		}
+	}
+	return nil
+}
+
+func (x *Strategy) GetRolling() *Rolling {
+	if x != nil {
+		if x, ok := x.Kind.(*Strategy_Rolling); ok {
+			return x.Rolling
+		}
+	}
+	return nil
+}
+
+func (x *Strategy) GetCanary() *Canary {
+	if x != nil {
+		if x, ok := x.Kind.(*Strategy_Canary); ok {
+			return x.Canary
+		}
+	}
+	return nil
+}
+
+func (x *Strategy) GetAbTest() *AbTest {
+	if x != nil {
+		if x, ok := x.Kind.(*Strategy_AbTest); ok {
+			return x.AbTest
+		}
+	}
+	return nil
+}
+
+func (x *Strategy) GetShadow() *Shadow {
+	if x != nil {
+		if x, ok := x.Kind.(*Strategy_Shadow); ok {
+			return x.Shadow
+		}
+	}
+	return nil
+}
+
+func (x *Strategy) GetScheduledAtMs() uint64 {
+	if x != nil && x.ScheduledAtMs != nil {
+		return *x.ScheduledAtMs
+	}
+	return 0
+}
+
+type isStrategy_Kind interface {
+	isStrategy_Kind()
+}
+
+type Strategy_Immediate struct {
+	Immediate *Immediate `protobuf:"bytes,1,opt,name=immediate,proto3,oneof"`
+}
+
+type Strategy_BlueGreen struct {
+	BlueGreen *BlueGreen `protobuf:"bytes,2,opt,name=blue_green,json=blueGreen,proto3,oneof"`
+}
+
+type Strategy_Rolling struct {
+	Rolling *Rolling `protobuf:"bytes,3,opt,name=rolling,proto3,oneof"`
+}
+
+type Strategy_Canary struct {
+	Canary *Canary `protobuf:"bytes,4,opt,name=canary,proto3,oneof"`
+}
+
+type Strategy_AbTest struct {
+	AbTest *AbTest `protobuf:"bytes,5,opt,name=ab_test,json=abTest,proto3,oneof"`
+}
+
+type Strategy_Shadow struct {
+	Shadow *Shadow `protobuf:"bytes,6,opt,name=shadow,proto3,oneof"`
+}
+
+func (*Strategy_Immediate) isStrategy_Kind() {}
+
+func (*Strategy_BlueGreen) isStrategy_Kind() {}
+
+func (*Strategy_Rolling) isStrategy_Kind() {}
+
+func (*Strategy_Canary) isStrategy_Kind() {}
+
+func (*Strategy_AbTest) isStrategy_Kind() {}
+
+func (*Strategy_Shadow) isStrategy_Kind() {}
+
+// All traffic at once, after the checks.
+type Immediate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Immediate) Reset() {
+	*x = Immediate{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Immediate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Immediate) ProtoMessage() {}
+
+func (x *Immediate) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Immediate.ProtoReflect.Descriptor instead.
+func (*Immediate) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{22}
+}
+
+// All traffic at once; the old version stands by for an instant rollback during the
+// grace period, after which the new one must be judged healthy.
+type BlueGreen struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GraceMs       uint64                 `protobuf:"varint,1,opt,name=grace_ms,json=graceMs,proto3" json:"grace_ms,omitempty"`
+	DeadlineMs    uint64                 `protobuf:"varint,2,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlueGreen) Reset() {
+	*x = BlueGreen{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlueGreen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlueGreen) ProtoMessage() {}
+
+func (x *BlueGreen) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlueGreen.ProtoReflect.Descriptor instead.
+func (*BlueGreen) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *BlueGreen) GetGraceMs() uint64 {
+	if x != nil {
+		return x.GraceMs
+	}
+	return 0
+}
+
+func (x *BlueGreen) GetDeadlineMs() uint64 {
+	if x != nil {
+		return x.DeadlineMs
+	}
+	return 0
+}
+
+// Instances replaced in batches, Kubernetes style.
+type Rolling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Instances wanted; 0: the version's `instances`.
+	Replicas uint32 `protobuf:"varint,1,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// A count ("1") or a percent ("25%"); empty: 25%.
+	MaxSurge           string `protobuf:"bytes,2,opt,name=max_surge,json=maxSurge,proto3" json:"max_surge,omitempty"`
+	MaxUnavailable     string `protobuf:"bytes,3,opt,name=max_unavailable,json=maxUnavailable,proto3" json:"max_unavailable,omitempty"`
+	ProgressDeadlineMs uint64 `protobuf:"varint,4,opt,name=progress_deadline_ms,json=progressDeadlineMs,proto3" json:"progress_deadline_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Rolling) Reset() {
+	*x = Rolling{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rolling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rolling) ProtoMessage() {}
+
+func (x *Rolling) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rolling.ProtoReflect.Descriptor instead.
+func (*Rolling) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Rolling) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *Rolling) GetMaxSurge() string {
+	if x != nil {
+		return x.MaxSurge
+	}
+	return ""
+}
+
+func (x *Rolling) GetMaxUnavailable() string {
+	if x != nil {
+		return x.MaxUnavailable
+	}
+	return ""
+}
+
+func (x *Rolling) GetProgressDeadlineMs() uint64 {
+	if x != nil {
+		return x.ProgressDeadlineMs
+	}
+	return 0
+}
+
+type Canary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new version's share of traffic at each stage, increasing (e.g. 5, 25, 50, 100).
+	Percents        []uint32 `protobuf:"varint,1,rep,packed,name=percents,proto3" json:"percents,omitempty"`
+	StageDurationMs uint64   `protobuf:"varint,2,opt,name=stage_duration_ms,json=stageDurationMs,proto3" json:"stage_duration_ms,omitempty"`
+	// True: each stage waits for AdvanceDeployment once its analysis passed.
+	Manual          bool   `protobuf:"varint,3,opt,name=manual,proto3" json:"manual,omitempty"`
+	StageDeadlineMs uint64 `protobuf:"varint,4,opt,name=stage_deadline_ms,json=stageDeadlineMs,proto3" json:"stage_deadline_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Canary) Reset() {
+	*x = Canary{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Canary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Canary) ProtoMessage() {}
+
+func (x *Canary) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Canary.ProtoReflect.Descriptor instead.
+func (*Canary) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Canary) GetPercents() []uint32 {
+	if x != nil {
+		return x.Percents
+	}
+	return nil
+}
+
+func (x *Canary) GetStageDurationMs() uint64 {
+	if x != nil {
+		return x.StageDurationMs
+	}
+	return 0
+}
+
+func (x *Canary) GetManual() bool {
+	if x != nil {
+		return x.Manual
+	}
+	return false
+}
+
+func (x *Canary) GetStageDeadlineMs() uint64 {
+	if x != nil {
+		return x.StageDeadlineMs
+	}
+	return 0
+}
+
+// The routing keys split between the active version (A) and the new one (B), sticky per
+// key, until AdvanceDeployment (B wins), Rollback (A stays) or the deadline (A stays).
+type AbTest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PercentB      uint32                 `protobuf:"varint,1,opt,name=percent_b,json=percentB,proto3" json:"percent_b,omitempty"`
+	DeadlineMs    uint64                 `protobuf:"varint,2,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbTest) Reset() {
+	*x = AbTest{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbTest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbTest) ProtoMessage() {}
+
+func (x *AbTest) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbTest.ProtoReflect.Descriptor instead.
+func (*AbTest) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AbTest) GetPercentB() uint32 {
+	if x != nil {
+		return x.PercentB
+	}
+	return 0
+}
+
+func (x *AbTest) GetDeadlineMs() uint64 {
+	if x != nil {
+		return x.DeadlineMs
+	}
+	return 0
+}
+
+// The new version gets a copy of each call; callers only see the active one's answers.
+type Shadow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DurationMs    uint64                 `protobuf:"varint,1,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	Manual        bool                   `protobuf:"varint,2,opt,name=manual,proto3" json:"manual,omitempty"`
+	DeadlineMs    uint64                 `protobuf:"varint,3,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Shadow) Reset() {
+	*x = Shadow{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Shadow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Shadow) ProtoMessage() {}
+
+func (x *Shadow) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Shadow.ProtoReflect.Descriptor instead.
+func (*Shadow) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Shadow) GetDurationMs() uint64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *Shadow) GetManual() bool {
+	if x != nil {
+		return x.Manual
+	}
+	return false
+}
+
+func (x *Shadow) GetDeadlineMs() uint64 {
+	if x != nil {
+		return x.DeadlineMs
+	}
+	return 0
+}
+
+type RollbackRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Module string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	// The version to go back to; empty: the most recently active version known healthy.
+	To            string `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RollbackRequest) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *RollbackRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+type RollbackResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Module string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	// The version that took the traffic.
+	Version       string            `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Status        *DeploymentStatus `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackResponse) Reset() {
+	*x = RollbackResponse{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackResponse) ProtoMessage() {}
+
+func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
+func (*RollbackResponse) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RollbackResponse) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *RollbackResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *RollbackResponse) GetStatus() *DeploymentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+type DeploymentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Module        string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentRequest) Reset() {
+	*x = DeploymentRequest{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentRequest) ProtoMessage() {}
+
+func (x *DeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentRequest.ProtoReflect.Descriptor instead.
+func (*DeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DeploymentRequest) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+type AbortDeploymentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Module        string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortDeploymentRequest) Reset() {
+	*x = AbortDeploymentRequest{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortDeploymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortDeploymentRequest) ProtoMessage() {}
+
+func (x *AbortDeploymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortDeploymentRequest.ProtoReflect.Descriptor instead.
+func (*AbortDeploymentRequest) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AbortDeploymentRequest) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *AbortDeploymentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type SetSplitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Module        string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	PercentB      uint32                 `protobuf:"varint,2,opt,name=percent_b,json=percentB,proto3" json:"percent_b,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSplitRequest) Reset() {
+	*x = SetSplitRequest{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSplitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSplitRequest) ProtoMessage() {}
+
+func (x *SetSplitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSplitRequest.ProtoReflect.Descriptor instead.
+func (*SetSplitRequest) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SetSplitRequest) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *SetSplitRequest) GetPercentB() uint32 {
+	if x != nil {
+		return x.PercentB
+	}
+	return 0
+}
+
+type ListDeploymentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeploymentsRequest) Reset() {
+	*x = ListDeploymentsRequest{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeploymentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeploymentsRequest) ProtoMessage() {}
+
+func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
+func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{33}
+}
+
+type ListDeploymentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deployments   []*DeploymentStatus    `protobuf:"bytes,1,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeploymentsResponse) Reset() {
+	*x = ListDeploymentsResponse{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeploymentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeploymentsResponse) ProtoMessage() {}
+
+func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
+func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListDeploymentsResponse) GetDeployments() []*DeploymentStatus {
+	if x != nil {
+		return x.Deployments
+	}
+	return nil
+}
+
+type DeploymentStatus struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Module string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	// The active version; empty when none is.
+	Active string `protobuf:"bytes,2,opt,name=active,proto3" json:"active,omitempty"`
+	// The deployment in progress, if any.
+	Rollout *Rollout `protobuf:"bytes,3,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	// Where calls go.
+	Traffic       []*TrafficShare `protobuf:"bytes,4,rep,name=traffic,proto3" json:"traffic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentStatus) Reset() {
+	*x = DeploymentStatus{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentStatus) ProtoMessage() {}
+
+func (x *DeploymentStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentStatus.ProtoReflect.Descriptor instead.
+func (*DeploymentStatus) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DeploymentStatus) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *DeploymentStatus) GetActive() string {
+	if x != nil {
+		return x.Active
+	}
+	return ""
+}
+
+func (x *DeploymentStatus) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+func (x *DeploymentStatus) GetTraffic() []*TrafficShare {
+	if x != nil {
+		return x.Traffic
+	}
+	return nil
+}
+
+type Rollout struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	From    string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// immediate, blue_green, rolling, canary, ab_test, scheduled, shadow.
+	Strategy string `protobuf:"bytes,3,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	// scheduled, checking, canary, ab_test, shadow, rolling, promoting, grace.
+	Phase string `protobuf:"bytes,4,opt,name=phase,proto3" json:"phase,omitempty"`
+	// For canary: the stage (from 0) and how many there are.
+	Stage  uint32 `protobuf:"varint,5,opt,name=stage,proto3" json:"stage,omitempty"`
+	Stages uint32 `protobuf:"varint,6,opt,name=stages,proto3" json:"stages,omitempty"`
+	// For rolling: new instances ready, wanted, batches started.
+	Ready    uint32 `protobuf:"varint,7,opt,name=ready,proto3" json:"ready,omitempty"`
+	Replicas uint32 `protobuf:"varint,8,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Batch    uint32 `protobuf:"varint,9,opt,name=batch,proto3" json:"batch,omitempty"`
+	// For scheduled: when it starts, ms since the Unix epoch.
+	ScheduledAtMs uint64 `protobuf:"varint,10,opt,name=scheduled_at_ms,json=scheduledAtMs,proto3" json:"scheduled_at_ms,omitempty"`
+	// The new version's share of traffic.
+	Percent        uint32 `protobuf:"varint,11,opt,name=percent,proto3" json:"percent,omitempty"`
+	Paused         bool   `protobuf:"varint,12,opt,name=paused,proto3" json:"paused,omitempty"`
+	PhaseElapsedMs uint64 `protobuf:"varint,13,opt,name=phase_elapsed_ms,json=phaseElapsedMs,proto3" json:"phase_elapsed_ms,omitempty"`
+	// healthy, inconclusive or unhealthy, and the verdict in words (calls seen and
+	// needed, the limits broken).
+	Verdict       string `protobuf:"bytes,14,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	VerdictDetail string `protobuf:"bytes,15,opt,name=verdict_detail,json=verdictDetail,proto3" json:"verdict_detail,omitempty"`
+	// The new version's metrics over the health window.
+	Health        *HealthSummary `protobuf:"bytes,16,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rollout) Reset() {
+	*x = Rollout{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rollout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rollout) ProtoMessage() {}
+
+func (x *Rollout) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
+func (*Rollout) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Rollout) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Rollout) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Rollout) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *Rollout) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *Rollout) GetStage() uint32 {
+	if x != nil {
+		return x.Stage
+	}
+	return 0
+}
+
+func (x *Rollout) GetStages() uint32 {
+	if x != nil {
+		return x.Stages
+	}
+	return 0
+}
+
+func (x *Rollout) GetReady() uint32 {
+	if x != nil {
+		return x.Ready
+	}
+	return 0
+}
+
+func (x *Rollout) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *Rollout) GetBatch() uint32 {
+	if x != nil {
+		return x.Batch
+	}
+	return 0
+}
+
+func (x *Rollout) GetScheduledAtMs() uint64 {
+	if x != nil {
+		return x.ScheduledAtMs
+	}
+	return 0
+}
+
+func (x *Rollout) GetPercent() uint32 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+func (x *Rollout) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Rollout) GetPhaseElapsedMs() uint64 {
+	if x != nil {
+		return x.PhaseElapsedMs
+	}
+	return 0
+}
+
+func (x *Rollout) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *Rollout) GetVerdictDetail() string {
+	if x != nil {
+		return x.VerdictDetail
+	}
+	return ""
+}
+
+func (x *Rollout) GetHealth() *HealthSummary {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
+type TrafficShare struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Percent float64                `protobuf:"fixed64,2,opt,name=percent,proto3" json:"percent,omitempty"`
+	// True for a shadow: it gets a copy of every call, outside the shares.
+	Shadow        bool `protobuf:"varint,3,opt,name=shadow,proto3" json:"shadow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrafficShare) Reset() {
+	*x = TrafficShare{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrafficShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrafficShare) ProtoMessage() {}
+
+func (x *TrafficShare) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrafficShare.ProtoReflect.Descriptor instead.
+func (*TrafficShare) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *TrafficShare) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *TrafficShare) GetPercent() float64 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+func (x *TrafficShare) GetShadow() bool {
+	if x != nil {
+		return x.Shadow
+	}
+	return false
+}
+
+type HealthSummary struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Calls     uint64                 `protobuf:"varint,1,opt,name=calls,proto3" json:"calls,omitempty"`
+	Errors    uint64                 `protobuf:"varint,2,opt,name=errors,proto3" json:"errors,omitempty"`
+	Timeouts  uint64                 `protobuf:"varint,3,opt,name=timeouts,proto3" json:"timeouts,omitempty"`
+	ErrorRate float64                `protobuf:"fixed64,4,opt,name=error_rate,json=errorRate,proto3" json:"error_rate,omitempty"`
+	P50Us     uint64                 `protobuf:"varint,5,opt,name=p50_us,json=p50Us,proto3" json:"p50_us,omitempty"`
+	P90Us     uint64                 `protobuf:"varint,6,opt,name=p90_us,json=p90Us,proto3" json:"p90_us,omitempty"`
+	P99Us     uint64                 `protobuf:"varint,7,opt,name=p99_us,json=p99Us,proto3" json:"p99_us,omitempty"`
+	// Shadow answers compared with the active version's, and of which differed.
+	Compared      uint64 `protobuf:"varint,8,opt,name=compared,proto3" json:"compared,omitempty"`
+	Mismatches    uint64 `protobuf:"varint,9,opt,name=mismatches,proto3" json:"mismatches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthSummary) Reset() {
+	*x = HealthSummary{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthSummary) ProtoMessage() {}
+
+func (x *HealthSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthSummary.ProtoReflect.Descriptor instead.
+func (*HealthSummary) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *HealthSummary) GetCalls() uint64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *HealthSummary) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *HealthSummary) GetTimeouts() uint64 {
+	if x != nil {
+		return x.Timeouts
+	}
+	return 0
+}
+
+func (x *HealthSummary) GetErrorRate() float64 {
+	if x != nil {
+		return x.ErrorRate
+	}
+	return 0
+}
+
+func (x *HealthSummary) GetP50Us() uint64 {
+	if x != nil {
+		return x.P50Us
+	}
+	return 0
+}
+
+func (x *HealthSummary) GetP90Us() uint64 {
+	if x != nil {
+		return x.P90Us
+	}
+	return 0
+}
+
+func (x *HealthSummary) GetP99Us() uint64 {
+	if x != nil {
+		return x.P99Us
+	}
+	return 0
+}
+
+func (x *HealthSummary) GetCompared() uint64 {
+	if x != nil {
+		return x.Compared
+	}
+	return 0
+}
+
+func (x *HealthSummary) GetMismatches() uint64 {
+	if x != nil {
+		return x.Mismatches
+	}
+	return 0
+}
+
+type HistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Module        string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
+	Versions      []*VersionInfo         `protobuf:"bytes,2,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryResponse) Reset() {
+	*x = HistoryResponse{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryResponse) ProtoMessage() {}
+
+func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
+func (*HistoryResponse) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *HistoryResponse) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *HistoryResponse) GetVersions() []*VersionInfo {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+type VersionInfo struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// preparing, staged, rolling-out, active, rolling-back, rolled-back, superseded,
+	// failed.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// For rolling-out: its share of traffic. For failed: why.
+	Percent uint32 `protobuf:"varint,3,opt,name=percent,proto3" json:"percent,omitempty"`
+	Reason  string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	By      string `protobuf:"bytes,5,opt,name=by,proto3" json:"by,omitempty"`
+	Why     string `protobuf:"bytes,6,opt,name=why,proto3" json:"why,omitempty"`
+	// The strategy of its last deployment (as in Rollout.strategy); empty if never deployed.
+	Strategy      string `protobuf:"bytes,7,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	StagedAtMs    uint64 `protobuf:"varint,8,opt,name=staged_at_ms,json=stagedAtMs,proto3" json:"staged_at_ms,omitempty"`
+	StartedAtMs   uint64 `protobuf:"varint,9,opt,name=started_at_ms,json=startedAtMs,proto3" json:"started_at_ms,omitempty"`
+	ActivatedAtMs uint64 `protobuf:"varint,10,opt,name=activated_at_ms,json=activatedAtMs,proto3" json:"activated_at_ms,omitempty"`
+	EndedAtMs     uint64 `protobuf:"varint,11,opt,name=ended_at_ms,json=endedAtMs,proto3" json:"ended_at_ms,omitempty"`
+	// unknown, healthy or unhealthy (with why).
+	Health       string         `protobuf:"bytes,12,opt,name=health,proto3" json:"health,omitempty"`
+	HealthReason string         `protobuf:"bytes,13,opt,name=health_reason,json=healthReason,proto3" json:"health_reason,omitempty"`
+	Summary      *HealthSummary `protobuf:"bytes,14,opt,name=summary,proto3" json:"summary,omitempty"`
+	// True while the host still runs it (it can take traffic back at once).
+	Retained      bool `protobuf:"varint,15,opt,name=retained,proto3" json:"retained,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionInfo) Reset() {
+	*x = VersionInfo{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionInfo) ProtoMessage() {}
+
+func (x *VersionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionInfo.ProtoReflect.Descriptor instead.
+func (*VersionInfo) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *VersionInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetPercent() uint32 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+func (x *VersionInfo) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetStagedAtMs() uint64 {
+	if x != nil {
+		return x.StagedAtMs
+	}
+	return 0
+}
+
+func (x *VersionInfo) GetStartedAtMs() uint64 {
+	if x != nil {
+		return x.StartedAtMs
+	}
+	return 0
+}
+
+func (x *VersionInfo) GetActivatedAtMs() uint64 {
+	if x != nil {
+		return x.ActivatedAtMs
+	}
+	return 0
+}
+
+func (x *VersionInfo) GetEndedAtMs() uint64 {
+	if x != nil {
+		return x.EndedAtMs
+	}
+	return 0
+}
+
+func (x *VersionInfo) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetHealthReason() string {
+	if x != nil {
+		return x.HealthReason
+	}
+	return ""
+}
+
+func (x *VersionInfo) GetSummary() *HealthSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+func (x *VersionInfo) GetRetained() bool {
+	if x != nil {
+		return x.Retained
+	}
+	return false
+}
+
+type WatchDeploymentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only events of these modules; empty: all.
+	Modules       []string `protobuf:"bytes,1,rep,name=modules,proto3" json:"modules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchDeploymentsRequest) Reset() {
+	*x = WatchDeploymentsRequest{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchDeploymentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchDeploymentsRequest) ProtoMessage() {}
+
+func (x *WatchDeploymentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchDeploymentsRequest.ProtoReflect.Descriptor instead.
+func (*WatchDeploymentsRequest) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *WatchDeploymentsRequest) GetModules() []string {
+	if x != nil {
+		return x.Modules
+	}
+	return nil
+}
+
+type DeploymentEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Milliseconds since the Unix epoch.
+	TimestampMs uint64 `protobuf:"varint,1,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	Module      string `protobuf:"bytes,2,opt,name=module,proto3" json:"module,omitempty"`
+	Version     string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// staged, scheduled, started, stage_advanced, held, paused, resumed, promoted,
+	// succeeded, failed, rolled_back, health_failed, rollback_refused, released, restored.
+	Type string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	// The event in one line, for people.
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// held, failed, rolled_back, health_failed, rollback_refused: why.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// started, promoted: the version active before; rolled_back: the version that took
+	// the traffic.
+	From string `protobuf:"bytes,7,opt,name=from,proto3" json:"from,omitempty"`
+	To   string `protobuf:"bytes,8,opt,name=to,proto3" json:"to,omitempty"`
+	// started: the strategy.
+	Strategy string `protobuf:"bytes,9,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	// stage_advanced: the stage (from 0) and the version's share of traffic now.
+	Stage   uint32 `protobuf:"varint,10,opt,name=stage,proto3" json:"stage,omitempty"`
+	Percent uint32 `protobuf:"varint,11,opt,name=percent,proto3" json:"percent,omitempty"`
+	// scheduled: when it starts.
+	AtMs uint64 `protobuf:"varint,12,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	// released: false when draining hit its deadline.
+	Drained       bool `protobuf:"varint,13,opt,name=drained,proto3" json:"drained,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeploymentEvent) Reset() {
+	*x = DeploymentEvent{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeploymentEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeploymentEvent) ProtoMessage() {}
+
+func (x *DeploymentEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeploymentEvent.ProtoReflect.Descriptor instead.
+func (*DeploymentEvent) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *DeploymentEvent) GetTimestampMs() uint64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *DeploymentEvent) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *DeploymentEvent) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *DeploymentEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *DeploymentEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *DeploymentEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DeploymentEvent) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *DeploymentEvent) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *DeploymentEvent) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *DeploymentEvent) GetStage() uint32 {
+	if x != nil {
+		return x.Stage
+	}
+	return 0
+}
+
+func (x *DeploymentEvent) GetPercent() uint32 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+func (x *DeploymentEvent) GetAtMs() uint64 {
+	if x != nil {
+		return x.AtMs
+	}
+	return 0
+}
+
+func (x *DeploymentEvent) GetDrained() bool {
+	if x != nil {
+		return x.Drained
+	}
+	return false
+}
+
 var File_polyglot_v1_runtime_proto protoreflect.FileDescriptor
 
 const file_polyglot_v1_runtime_proto_rawDesc = "" +
@@ -1536,12 +3348,155 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\vold_version\x18\x01 \x01(\tR\n" +
 	"oldVersion\x12\x1f\n" +
 	"\vnew_version\x18\x02 \x01(\tR\n" +
-	"newVersion*A\n" +
+	"newVersion\"\x90\x01\n" +
+	"\rDeployRequest\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x121\n" +
+	"\bstrategy\x18\x03 \x01(\v2\x15.polyglot.v1.StrategyR\bstrategy\x12\x0e\n" +
+	"\x02by\x18\x04 \x01(\tR\x02by\x12\x10\n" +
+	"\x03why\x18\x05 \x01(\tR\x03why\"y\n" +
+	"\x0eDeployResponse\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x125\n" +
+	"\x06status\x18\x03 \x01(\v2\x1d.polyglot.v1.DeploymentStatusR\x06status\"\x84\x03\n" +
+	"\bStrategy\x126\n" +
+	"\timmediate\x18\x01 \x01(\v2\x16.polyglot.v1.ImmediateH\x00R\timmediate\x127\n" +
+	"\n" +
+	"blue_green\x18\x02 \x01(\v2\x16.polyglot.v1.BlueGreenH\x00R\tblueGreen\x120\n" +
+	"\arolling\x18\x03 \x01(\v2\x14.polyglot.v1.RollingH\x00R\arolling\x12-\n" +
+	"\x06canary\x18\x04 \x01(\v2\x13.polyglot.v1.CanaryH\x00R\x06canary\x12.\n" +
+	"\aab_test\x18\x05 \x01(\v2\x13.polyglot.v1.AbTestH\x00R\x06abTest\x12-\n" +
+	"\x06shadow\x18\x06 \x01(\v2\x13.polyglot.v1.ShadowH\x00R\x06shadow\x12+\n" +
+	"\x0fscheduled_at_ms\x18\a \x01(\x04H\x01R\rscheduledAtMs\x88\x01\x01B\x06\n" +
+	"\x04kindB\x12\n" +
+	"\x10_scheduled_at_ms\"\v\n" +
+	"\tImmediate\"G\n" +
+	"\tBlueGreen\x12\x19\n" +
+	"\bgrace_ms\x18\x01 \x01(\x04R\agraceMs\x12\x1f\n" +
+	"\vdeadline_ms\x18\x02 \x01(\x04R\n" +
+	"deadlineMs\"\x9d\x01\n" +
+	"\aRolling\x12\x1a\n" +
+	"\breplicas\x18\x01 \x01(\rR\breplicas\x12\x1b\n" +
+	"\tmax_surge\x18\x02 \x01(\tR\bmaxSurge\x12'\n" +
+	"\x0fmax_unavailable\x18\x03 \x01(\tR\x0emaxUnavailable\x120\n" +
+	"\x14progress_deadline_ms\x18\x04 \x01(\x04R\x12progressDeadlineMs\"\x94\x01\n" +
+	"\x06Canary\x12\x1a\n" +
+	"\bpercents\x18\x01 \x03(\rR\bpercents\x12*\n" +
+	"\x11stage_duration_ms\x18\x02 \x01(\x04R\x0fstageDurationMs\x12\x16\n" +
+	"\x06manual\x18\x03 \x01(\bR\x06manual\x12*\n" +
+	"\x11stage_deadline_ms\x18\x04 \x01(\x04R\x0fstageDeadlineMs\"F\n" +
+	"\x06AbTest\x12\x1b\n" +
+	"\tpercent_b\x18\x01 \x01(\rR\bpercentB\x12\x1f\n" +
+	"\vdeadline_ms\x18\x02 \x01(\x04R\n" +
+	"deadlineMs\"b\n" +
+	"\x06Shadow\x12\x1f\n" +
+	"\vduration_ms\x18\x01 \x01(\x04R\n" +
+	"durationMs\x12\x16\n" +
+	"\x06manual\x18\x02 \x01(\bR\x06manual\x12\x1f\n" +
+	"\vdeadline_ms\x18\x03 \x01(\x04R\n" +
+	"deadlineMs\"9\n" +
+	"\x0fRollbackRequest\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\"{\n" +
+	"\x10RollbackResponse\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x125\n" +
+	"\x06status\x18\x03 \x01(\v2\x1d.polyglot.v1.DeploymentStatusR\x06status\"+\n" +
+	"\x11DeploymentRequest\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\"H\n" +
+	"\x16AbortDeploymentRequest\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"F\n" +
+	"\x0fSetSplitRequest\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x12\x1b\n" +
+	"\tpercent_b\x18\x02 \x01(\rR\bpercentB\"\x18\n" +
+	"\x16ListDeploymentsRequest\"Z\n" +
+	"\x17ListDeploymentsResponse\x12?\n" +
+	"\vdeployments\x18\x01 \x03(\v2\x1d.polyglot.v1.DeploymentStatusR\vdeployments\"\xa7\x01\n" +
+	"\x10DeploymentStatus\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x12\x16\n" +
+	"\x06active\x18\x02 \x01(\tR\x06active\x12.\n" +
+	"\arollout\x18\x03 \x01(\v2\x14.polyglot.v1.RolloutR\arollout\x123\n" +
+	"\atraffic\x18\x04 \x03(\v2\x19.polyglot.v1.TrafficShareR\atraffic\"\xd8\x03\n" +
+	"\aRollout\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1a\n" +
+	"\bstrategy\x18\x03 \x01(\tR\bstrategy\x12\x14\n" +
+	"\x05phase\x18\x04 \x01(\tR\x05phase\x12\x14\n" +
+	"\x05stage\x18\x05 \x01(\rR\x05stage\x12\x16\n" +
+	"\x06stages\x18\x06 \x01(\rR\x06stages\x12\x14\n" +
+	"\x05ready\x18\a \x01(\rR\x05ready\x12\x1a\n" +
+	"\breplicas\x18\b \x01(\rR\breplicas\x12\x14\n" +
+	"\x05batch\x18\t \x01(\rR\x05batch\x12&\n" +
+	"\x0fscheduled_at_ms\x18\n" +
+	" \x01(\x04R\rscheduledAtMs\x12\x18\n" +
+	"\apercent\x18\v \x01(\rR\apercent\x12\x16\n" +
+	"\x06paused\x18\f \x01(\bR\x06paused\x12(\n" +
+	"\x10phase_elapsed_ms\x18\r \x01(\x04R\x0ephaseElapsedMs\x12\x18\n" +
+	"\averdict\x18\x0e \x01(\tR\averdict\x12%\n" +
+	"\x0everdict_detail\x18\x0f \x01(\tR\rverdictDetail\x122\n" +
+	"\x06health\x18\x10 \x01(\v2\x1a.polyglot.v1.HealthSummaryR\x06health\"Z\n" +
+	"\fTrafficShare\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x18\n" +
+	"\apercent\x18\x02 \x01(\x01R\apercent\x12\x16\n" +
+	"\x06shadow\x18\x03 \x01(\bR\x06shadow\"\xf9\x01\n" +
+	"\rHealthSummary\x12\x14\n" +
+	"\x05calls\x18\x01 \x01(\x04R\x05calls\x12\x16\n" +
+	"\x06errors\x18\x02 \x01(\x04R\x06errors\x12\x1a\n" +
+	"\btimeouts\x18\x03 \x01(\x04R\btimeouts\x12\x1d\n" +
+	"\n" +
+	"error_rate\x18\x04 \x01(\x01R\terrorRate\x12\x15\n" +
+	"\x06p50_us\x18\x05 \x01(\x04R\x05p50Us\x12\x15\n" +
+	"\x06p90_us\x18\x06 \x01(\x04R\x05p90Us\x12\x15\n" +
+	"\x06p99_us\x18\a \x01(\x04R\x05p99Us\x12\x1a\n" +
+	"\bcompared\x18\b \x01(\x04R\bcompared\x12\x1e\n" +
+	"\n" +
+	"mismatches\x18\t \x01(\x04R\n" +
+	"mismatches\"_\n" +
+	"\x0fHistoryResponse\x12\x16\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\x124\n" +
+	"\bversions\x18\x02 \x03(\v2\x18.polyglot.v1.VersionInfoR\bversions\"\xca\x03\n" +
+	"\vVersionInfo\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x18\n" +
+	"\apercent\x18\x03 \x01(\rR\apercent\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x0e\n" +
+	"\x02by\x18\x05 \x01(\tR\x02by\x12\x10\n" +
+	"\x03why\x18\x06 \x01(\tR\x03why\x12\x1a\n" +
+	"\bstrategy\x18\a \x01(\tR\bstrategy\x12 \n" +
+	"\fstaged_at_ms\x18\b \x01(\x04R\n" +
+	"stagedAtMs\x12\"\n" +
+	"\rstarted_at_ms\x18\t \x01(\x04R\vstartedAtMs\x12&\n" +
+	"\x0factivated_at_ms\x18\n" +
+	" \x01(\x04R\ractivatedAtMs\x12\x1e\n" +
+	"\vended_at_ms\x18\v \x01(\x04R\tendedAtMs\x12\x16\n" +
+	"\x06health\x18\f \x01(\tR\x06health\x12#\n" +
+	"\rhealth_reason\x18\r \x01(\tR\fhealthReason\x124\n" +
+	"\asummary\x18\x0e \x01(\v2\x1a.polyglot.v1.HealthSummaryR\asummary\x12\x1a\n" +
+	"\bretained\x18\x0f \x01(\bR\bretained\"3\n" +
+	"\x17WatchDeploymentsRequest\x12\x18\n" +
+	"\amodules\x18\x01 \x03(\tR\amodules\"\xcb\x02\n" +
+	"\x0fDeploymentEvent\x12!\n" +
+	"\ftimestamp_ms\x18\x01 \x01(\x04R\vtimestampMs\x12\x16\n" +
+	"\x06module\x18\x02 \x01(\tR\x06module\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04from\x18\a \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\b \x01(\tR\x02to\x12\x1a\n" +
+	"\bstrategy\x18\t \x01(\tR\bstrategy\x12\x14\n" +
+	"\x05stage\x18\n" +
+	" \x01(\rR\x05stage\x12\x18\n" +
+	"\apercent\x18\v \x01(\rR\apercent\x12\x13\n" +
+	"\x05at_ms\x18\f \x01(\x04R\x04atMs\x12\x18\n" +
+	"\adrained\x18\r \x01(\bR\adrained*A\n" +
 	"\x05Codec\x12\x15\n" +
 	"\x11CODEC_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"CODEC_JSON\x10\x01\x12\x11\n" +
-	"\rCODEC_MSGPACK\x10\x022\xba\x03\n" +
+	"\rCODEC_MSGPACK\x10\x022\xb3\n" +
+	"\n" +
 	"\aRuntime\x12;\n" +
 	"\x04Call\x12\x18.polyglot.v1.CallRequest\x1a\x19.polyglot.v1.CallResponse\x12@\n" +
 	"\n" +
@@ -1549,7 +3504,19 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\vListModules\x12\x1f.polyglot.v1.ListModulesRequest\x1a .polyglot.v1.ListModulesResponse\x12C\n" +
 	"\tGetModule\x12\x1d.polyglot.v1.GetModuleRequest\x1a\x17.polyglot.v1.ModuleInfo\x12S\n" +
 	"\fReloadModule\x12 .polyglot.v1.ReloadModuleRequest\x1a!.polyglot.v1.ReloadModuleResponse\x12D\n" +
-	"\vWatchEvents\x12\x1f.polyglot.v1.WatchEventsRequest\x1a\x12.polyglot.v1.Event0\x01B$Z\"polyglot.invalid/go/gen/polyglotv1b\x06proto3"
+	"\vWatchEvents\x12\x1f.polyglot.v1.WatchEventsRequest\x1a\x12.polyglot.v1.Event0\x01\x12A\n" +
+	"\x06Deploy\x12\x1a.polyglot.v1.DeployRequest\x1a\x1b.polyglot.v1.DeployResponse\x12G\n" +
+	"\bRollback\x12\x1c.polyglot.v1.RollbackRequest\x1a\x1d.polyglot.v1.RollbackResponse\x12R\n" +
+	"\x11AdvanceDeployment\x12\x1e.polyglot.v1.DeploymentRequest\x1a\x1d.polyglot.v1.DeploymentStatus\x12P\n" +
+	"\x0fPauseDeployment\x12\x1e.polyglot.v1.DeploymentRequest\x1a\x1d.polyglot.v1.DeploymentStatus\x12Q\n" +
+	"\x10ResumeDeployment\x12\x1e.polyglot.v1.DeploymentRequest\x1a\x1d.polyglot.v1.DeploymentStatus\x12U\n" +
+	"\x0fAbortDeployment\x12#.polyglot.v1.AbortDeploymentRequest\x1a\x1d.polyglot.v1.DeploymentStatus\x12G\n" +
+	"\bSetSplit\x12\x1c.polyglot.v1.SetSplitRequest\x1a\x1d.polyglot.v1.DeploymentStatus\x12N\n" +
+	"\rGetDeployment\x12\x1e.polyglot.v1.DeploymentRequest\x1a\x1d.polyglot.v1.DeploymentStatus\x12\\\n" +
+	"\x0fListDeployments\x12#.polyglot.v1.ListDeploymentsRequest\x1a$.polyglot.v1.ListDeploymentsResponse\x12J\n" +
+	"\n" +
+	"GetHistory\x12\x1e.polyglot.v1.DeploymentRequest\x1a\x1c.polyglot.v1.HistoryResponse\x12X\n" +
+	"\x10WatchDeployments\x12$.polyglot.v1.WatchDeploymentsRequest\x1a\x1c.polyglot.v1.DeploymentEvent0\x01B$Z\"polyglot.invalid/go/gen/polyglotv1b\x06proto3"
 
 var (
 	file_polyglot_v1_runtime_proto_rawDescOnce sync.Once
@@ -1564,28 +3531,52 @@ func file_polyglot_v1_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_polyglot_v1_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_polyglot_v1_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_polyglot_v1_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_polyglot_v1_runtime_proto_goTypes = []any{
-	(Codec)(0),                   // 0: polyglot.v1.Codec
-	(*CallRequest)(nil),          // 1: polyglot.v1.CallRequest
-	(*CallResponse)(nil),         // 2: polyglot.v1.CallResponse
-	(*CallEvent)(nil),            // 3: polyglot.v1.CallEvent
-	(*ErrorDetail)(nil),          // 4: polyglot.v1.ErrorDetail
-	(*Cause)(nil),                // 5: polyglot.v1.Cause
-	(*ListModulesRequest)(nil),   // 6: polyglot.v1.ListModulesRequest
-	(*ListModulesResponse)(nil),  // 7: polyglot.v1.ListModulesResponse
-	(*GetModuleRequest)(nil),     // 8: polyglot.v1.GetModuleRequest
-	(*ModuleInfo)(nil),           // 9: polyglot.v1.ModuleInfo
-	(*InstanceInfo)(nil),         // 10: polyglot.v1.InstanceInfo
-	(*ReloadModuleRequest)(nil),  // 11: polyglot.v1.ReloadModuleRequest
-	(*ReloadModuleResponse)(nil), // 12: polyglot.v1.ReloadModuleResponse
-	(*WatchEventsRequest)(nil),   // 13: polyglot.v1.WatchEventsRequest
-	(*Event)(nil),                // 14: polyglot.v1.Event
-	(*WorkerStarted)(nil),        // 15: polyglot.v1.WorkerStarted
-	(*WorkerExited)(nil),         // 16: polyglot.v1.WorkerExited
-	(*HealthChanged)(nil),        // 17: polyglot.v1.HealthChanged
-	(*FallbackUsed)(nil),         // 18: polyglot.v1.FallbackUsed
-	(*ReloadDone)(nil),           // 19: polyglot.v1.ReloadDone
+	(Codec)(0),                      // 0: polyglot.v1.Codec
+	(*CallRequest)(nil),             // 1: polyglot.v1.CallRequest
+	(*CallResponse)(nil),            // 2: polyglot.v1.CallResponse
+	(*CallEvent)(nil),               // 3: polyglot.v1.CallEvent
+	(*ErrorDetail)(nil),             // 4: polyglot.v1.ErrorDetail
+	(*Cause)(nil),                   // 5: polyglot.v1.Cause
+	(*ListModulesRequest)(nil),      // 6: polyglot.v1.ListModulesRequest
+	(*ListModulesResponse)(nil),     // 7: polyglot.v1.ListModulesResponse
+	(*GetModuleRequest)(nil),        // 8: polyglot.v1.GetModuleRequest
+	(*ModuleInfo)(nil),              // 9: polyglot.v1.ModuleInfo
+	(*InstanceInfo)(nil),            // 10: polyglot.v1.InstanceInfo
+	(*ReloadModuleRequest)(nil),     // 11: polyglot.v1.ReloadModuleRequest
+	(*ReloadModuleResponse)(nil),    // 12: polyglot.v1.ReloadModuleResponse
+	(*WatchEventsRequest)(nil),      // 13: polyglot.v1.WatchEventsRequest
+	(*Event)(nil),                   // 14: polyglot.v1.Event
+	(*WorkerStarted)(nil),           // 15: polyglot.v1.WorkerStarted
+	(*WorkerExited)(nil),            // 16: polyglot.v1.WorkerExited
+	(*HealthChanged)(nil),           // 17: polyglot.v1.HealthChanged
+	(*FallbackUsed)(nil),            // 18: polyglot.v1.FallbackUsed
+	(*ReloadDone)(nil),              // 19: polyglot.v1.ReloadDone
+	(*DeployRequest)(nil),           // 20: polyglot.v1.DeployRequest
+	(*DeployResponse)(nil),          // 21: polyglot.v1.DeployResponse
+	(*Strategy)(nil),                // 22: polyglot.v1.Strategy
+	(*Immediate)(nil),               // 23: polyglot.v1.Immediate
+	(*BlueGreen)(nil),               // 24: polyglot.v1.BlueGreen
+	(*Rolling)(nil),                 // 25: polyglot.v1.Rolling
+	(*Canary)(nil),                  // 26: polyglot.v1.Canary
+	(*AbTest)(nil),                  // 27: polyglot.v1.AbTest
+	(*Shadow)(nil),                  // 28: polyglot.v1.Shadow
+	(*RollbackRequest)(nil),         // 29: polyglot.v1.RollbackRequest
+	(*RollbackResponse)(nil),        // 30: polyglot.v1.RollbackResponse
+	(*DeploymentRequest)(nil),       // 31: polyglot.v1.DeploymentRequest
+	(*AbortDeploymentRequest)(nil),  // 32: polyglot.v1.AbortDeploymentRequest
+	(*SetSplitRequest)(nil),         // 33: polyglot.v1.SetSplitRequest
+	(*ListDeploymentsRequest)(nil),  // 34: polyglot.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil), // 35: polyglot.v1.ListDeploymentsResponse
+	(*DeploymentStatus)(nil),        // 36: polyglot.v1.DeploymentStatus
+	(*Rollout)(nil),                 // 37: polyglot.v1.Rollout
+	(*TrafficShare)(nil),            // 38: polyglot.v1.TrafficShare
+	(*HealthSummary)(nil),           // 39: polyglot.v1.HealthSummary
+	(*HistoryResponse)(nil),         // 40: polyglot.v1.HistoryResponse
+	(*VersionInfo)(nil),             // 41: polyglot.v1.VersionInfo
+	(*WatchDeploymentsRequest)(nil), // 42: polyglot.v1.WatchDeploymentsRequest
+	(*DeploymentEvent)(nil),         // 43: polyglot.v1.DeploymentEvent
 }
 var file_polyglot_v1_runtime_proto_depIdxs = []int32{
 	0,  // 0: polyglot.v1.CallRequest.codec:type_name -> polyglot.v1.Codec
@@ -1599,23 +3590,60 @@ var file_polyglot_v1_runtime_proto_depIdxs = []int32{
 	17, // 8: polyglot.v1.Event.health_changed:type_name -> polyglot.v1.HealthChanged
 	18, // 9: polyglot.v1.Event.fallback_used:type_name -> polyglot.v1.FallbackUsed
 	19, // 10: polyglot.v1.Event.reload_done:type_name -> polyglot.v1.ReloadDone
-	1,  // 11: polyglot.v1.Runtime.Call:input_type -> polyglot.v1.CallRequest
-	1,  // 12: polyglot.v1.Runtime.CallStream:input_type -> polyglot.v1.CallRequest
-	6,  // 13: polyglot.v1.Runtime.ListModules:input_type -> polyglot.v1.ListModulesRequest
-	8,  // 14: polyglot.v1.Runtime.GetModule:input_type -> polyglot.v1.GetModuleRequest
-	11, // 15: polyglot.v1.Runtime.ReloadModule:input_type -> polyglot.v1.ReloadModuleRequest
-	13, // 16: polyglot.v1.Runtime.WatchEvents:input_type -> polyglot.v1.WatchEventsRequest
-	2,  // 17: polyglot.v1.Runtime.Call:output_type -> polyglot.v1.CallResponse
-	3,  // 18: polyglot.v1.Runtime.CallStream:output_type -> polyglot.v1.CallEvent
-	7,  // 19: polyglot.v1.Runtime.ListModules:output_type -> polyglot.v1.ListModulesResponse
-	9,  // 20: polyglot.v1.Runtime.GetModule:output_type -> polyglot.v1.ModuleInfo
-	12, // 21: polyglot.v1.Runtime.ReloadModule:output_type -> polyglot.v1.ReloadModuleResponse
-	14, // 22: polyglot.v1.Runtime.WatchEvents:output_type -> polyglot.v1.Event
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	22, // 11: polyglot.v1.DeployRequest.strategy:type_name -> polyglot.v1.Strategy
+	36, // 12: polyglot.v1.DeployResponse.status:type_name -> polyglot.v1.DeploymentStatus
+	23, // 13: polyglot.v1.Strategy.immediate:type_name -> polyglot.v1.Immediate
+	24, // 14: polyglot.v1.Strategy.blue_green:type_name -> polyglot.v1.BlueGreen
+	25, // 15: polyglot.v1.Strategy.rolling:type_name -> polyglot.v1.Rolling
+	26, // 16: polyglot.v1.Strategy.canary:type_name -> polyglot.v1.Canary
+	27, // 17: polyglot.v1.Strategy.ab_test:type_name -> polyglot.v1.AbTest
+	28, // 18: polyglot.v1.Strategy.shadow:type_name -> polyglot.v1.Shadow
+	36, // 19: polyglot.v1.RollbackResponse.status:type_name -> polyglot.v1.DeploymentStatus
+	36, // 20: polyglot.v1.ListDeploymentsResponse.deployments:type_name -> polyglot.v1.DeploymentStatus
+	37, // 21: polyglot.v1.DeploymentStatus.rollout:type_name -> polyglot.v1.Rollout
+	38, // 22: polyglot.v1.DeploymentStatus.traffic:type_name -> polyglot.v1.TrafficShare
+	39, // 23: polyglot.v1.Rollout.health:type_name -> polyglot.v1.HealthSummary
+	41, // 24: polyglot.v1.HistoryResponse.versions:type_name -> polyglot.v1.VersionInfo
+	39, // 25: polyglot.v1.VersionInfo.summary:type_name -> polyglot.v1.HealthSummary
+	1,  // 26: polyglot.v1.Runtime.Call:input_type -> polyglot.v1.CallRequest
+	1,  // 27: polyglot.v1.Runtime.CallStream:input_type -> polyglot.v1.CallRequest
+	6,  // 28: polyglot.v1.Runtime.ListModules:input_type -> polyglot.v1.ListModulesRequest
+	8,  // 29: polyglot.v1.Runtime.GetModule:input_type -> polyglot.v1.GetModuleRequest
+	11, // 30: polyglot.v1.Runtime.ReloadModule:input_type -> polyglot.v1.ReloadModuleRequest
+	13, // 31: polyglot.v1.Runtime.WatchEvents:input_type -> polyglot.v1.WatchEventsRequest
+	20, // 32: polyglot.v1.Runtime.Deploy:input_type -> polyglot.v1.DeployRequest
+	29, // 33: polyglot.v1.Runtime.Rollback:input_type -> polyglot.v1.RollbackRequest
+	31, // 34: polyglot.v1.Runtime.AdvanceDeployment:input_type -> polyglot.v1.DeploymentRequest
+	31, // 35: polyglot.v1.Runtime.PauseDeployment:input_type -> polyglot.v1.DeploymentRequest
+	31, // 36: polyglot.v1.Runtime.ResumeDeployment:input_type -> polyglot.v1.DeploymentRequest
+	32, // 37: polyglot.v1.Runtime.AbortDeployment:input_type -> polyglot.v1.AbortDeploymentRequest
+	33, // 38: polyglot.v1.Runtime.SetSplit:input_type -> polyglot.v1.SetSplitRequest
+	31, // 39: polyglot.v1.Runtime.GetDeployment:input_type -> polyglot.v1.DeploymentRequest
+	34, // 40: polyglot.v1.Runtime.ListDeployments:input_type -> polyglot.v1.ListDeploymentsRequest
+	31, // 41: polyglot.v1.Runtime.GetHistory:input_type -> polyglot.v1.DeploymentRequest
+	42, // 42: polyglot.v1.Runtime.WatchDeployments:input_type -> polyglot.v1.WatchDeploymentsRequest
+	2,  // 43: polyglot.v1.Runtime.Call:output_type -> polyglot.v1.CallResponse
+	3,  // 44: polyglot.v1.Runtime.CallStream:output_type -> polyglot.v1.CallEvent
+	7,  // 45: polyglot.v1.Runtime.ListModules:output_type -> polyglot.v1.ListModulesResponse
+	9,  // 46: polyglot.v1.Runtime.GetModule:output_type -> polyglot.v1.ModuleInfo
+	12, // 47: polyglot.v1.Runtime.ReloadModule:output_type -> polyglot.v1.ReloadModuleResponse
+	14, // 48: polyglot.v1.Runtime.WatchEvents:output_type -> polyglot.v1.Event
+	21, // 49: polyglot.v1.Runtime.Deploy:output_type -> polyglot.v1.DeployResponse
+	30, // 50: polyglot.v1.Runtime.Rollback:output_type -> polyglot.v1.RollbackResponse
+	36, // 51: polyglot.v1.Runtime.AdvanceDeployment:output_type -> polyglot.v1.DeploymentStatus
+	36, // 52: polyglot.v1.Runtime.PauseDeployment:output_type -> polyglot.v1.DeploymentStatus
+	36, // 53: polyglot.v1.Runtime.ResumeDeployment:output_type -> polyglot.v1.DeploymentStatus
+	36, // 54: polyglot.v1.Runtime.AbortDeployment:output_type -> polyglot.v1.DeploymentStatus
+	36, // 55: polyglot.v1.Runtime.SetSplit:output_type -> polyglot.v1.DeploymentStatus
+	36, // 56: polyglot.v1.Runtime.GetDeployment:output_type -> polyglot.v1.DeploymentStatus
+	35, // 57: polyglot.v1.Runtime.ListDeployments:output_type -> polyglot.v1.ListDeploymentsResponse
+	40, // 58: polyglot.v1.Runtime.GetHistory:output_type -> polyglot.v1.HistoryResponse
+	43, // 59: polyglot.v1.Runtime.WatchDeployments:output_type -> polyglot.v1.DeploymentEvent
+	43, // [43:60] is the sub-list for method output_type
+	26, // [26:43] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_polyglot_v1_runtime_proto_init() }
@@ -1635,13 +3663,21 @@ func file_polyglot_v1_runtime_proto_init() {
 		(*Event_FallbackUsed)(nil),
 		(*Event_ReloadDone)(nil),
 	}
+	file_polyglot_v1_runtime_proto_msgTypes[21].OneofWrappers = []any{
+		(*Strategy_Immediate)(nil),
+		(*Strategy_BlueGreen)(nil),
+		(*Strategy_Rolling)(nil),
+		(*Strategy_Canary)(nil),
+		(*Strategy_AbTest)(nil),
+		(*Strategy_Shadow)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_polyglot_v1_runtime_proto_rawDesc), len(file_polyglot_v1_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,12 +25,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Runtime_Call_FullMethodName         = "/polyglot.v1.Runtime/Call"
-	Runtime_CallStream_FullMethodName   = "/polyglot.v1.Runtime/CallStream"
-	Runtime_ListModules_FullMethodName  = "/polyglot.v1.Runtime/ListModules"
-	Runtime_GetModule_FullMethodName    = "/polyglot.v1.Runtime/GetModule"
-	Runtime_ReloadModule_FullMethodName = "/polyglot.v1.Runtime/ReloadModule"
-	Runtime_WatchEvents_FullMethodName  = "/polyglot.v1.Runtime/WatchEvents"
+	Runtime_Call_FullMethodName              = "/polyglot.v1.Runtime/Call"
+	Runtime_CallStream_FullMethodName        = "/polyglot.v1.Runtime/CallStream"
+	Runtime_ListModules_FullMethodName       = "/polyglot.v1.Runtime/ListModules"
+	Runtime_GetModule_FullMethodName         = "/polyglot.v1.Runtime/GetModule"
+	Runtime_ReloadModule_FullMethodName      = "/polyglot.v1.Runtime/ReloadModule"
+	Runtime_WatchEvents_FullMethodName       = "/polyglot.v1.Runtime/WatchEvents"
+	Runtime_Deploy_FullMethodName            = "/polyglot.v1.Runtime/Deploy"
+	Runtime_Rollback_FullMethodName          = "/polyglot.v1.Runtime/Rollback"
+	Runtime_AdvanceDeployment_FullMethodName = "/polyglot.v1.Runtime/AdvanceDeployment"
+	Runtime_PauseDeployment_FullMethodName   = "/polyglot.v1.Runtime/PauseDeployment"
+	Runtime_ResumeDeployment_FullMethodName  = "/polyglot.v1.Runtime/ResumeDeployment"
+	Runtime_AbortDeployment_FullMethodName   = "/polyglot.v1.Runtime/AbortDeployment"
+	Runtime_SetSplit_FullMethodName          = "/polyglot.v1.Runtime/SetSplit"
+	Runtime_GetDeployment_FullMethodName     = "/polyglot.v1.Runtime/GetDeployment"
+	Runtime_ListDeployments_FullMethodName   = "/polyglot.v1.Runtime/ListDeployments"
+	Runtime_GetHistory_FullMethodName        = "/polyglot.v1.Runtime/GetHistory"
+	Runtime_WatchDeployments_FullMethodName  = "/polyglot.v1.Runtime/WatchDeployments"
 )
 
 // RuntimeClient is the client API for Runtime service.
@@ -51,6 +62,35 @@ type RuntimeClient interface {
 	// Runtime events as they happen: workers started and exited, health changes, fallback
 	// use, reloads.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// Deploys a new version of a module from a folder on the host's machine, by a
+	// strategy. Returns once the version started, passed its warm and smoke checks and its
+	// strategy began: immediate and blue-green deployments have switched by then; canary,
+	// rolling, A/B, scheduled and shadow ones go on in the host (follow them with
+	// WatchDeployments or GetDeployment). Whatever fails, the active version keeps serving.
+	Deploy(ctx context.Context, in *DeployRequest, opts ...grpc.CallOption) (*DeployResponse, error)
+	// Rolls a module back: the deployment in progress, or the active version, to the last
+	// version known healthy or a named one.
+	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
+	// Moves a deployment on now: the next canary stage, B of an A/B test, a shadow, the end
+	// of a blue-green grace period. Its analysis must have passed.
+	AdvanceDeployment(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error)
+	// Pauses a deployment: it neither advances nor runs into its deadlines until resumed.
+	PauseDeployment(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error)
+	ResumeDeployment(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error)
+	// Ends a deployment: the new version fails with the reason given, and the traffic goes
+	// back to the version active before it.
+	AbortDeployment(ctx context.Context, in *AbortDeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error)
+	// Changes the split of an A/B test.
+	SetSplit(ctx context.Context, in *SetSplitRequest, opts ...grpc.CallOption) (*DeploymentStatus, error)
+	// A module's deployment now: active version, the deployment in progress, traffic.
+	GetDeployment(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error)
+	// Every module's deployment, sorted by module.
+	ListDeployments(ctx context.Context, in *ListDeploymentsRequest, opts ...grpc.CallOption) (*ListDeploymentsResponse, error)
+	// A module's versions, in the order they were staged.
+	GetHistory(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
+	// Deployment events as they happen: staged, started, stages, holds, promotions,
+	// rollbacks, failures, releases.
+	WatchDeployments(ctx context.Context, in *WatchDeploymentsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeploymentEvent], error)
 }
 
 type runtimeClient struct {
@@ -139,6 +179,125 @@ func (c *runtimeClient) WatchEvents(ctx context.Context, in *WatchEventsRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Runtime_WatchEventsClient = grpc.ServerStreamingClient[Event]
 
+func (c *runtimeClient) Deploy(ctx context.Context, in *DeployRequest, opts ...grpc.CallOption) (*DeployResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeployResponse)
+	err := c.cc.Invoke(ctx, Runtime_Deploy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackResponse)
+	err := c.cc.Invoke(ctx, Runtime_Rollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) AdvanceDeployment(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentStatus)
+	err := c.cc.Invoke(ctx, Runtime_AdvanceDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) PauseDeployment(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentStatus)
+	err := c.cc.Invoke(ctx, Runtime_PauseDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) ResumeDeployment(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentStatus)
+	err := c.cc.Invoke(ctx, Runtime_ResumeDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) AbortDeployment(ctx context.Context, in *AbortDeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentStatus)
+	err := c.cc.Invoke(ctx, Runtime_AbortDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) SetSplit(ctx context.Context, in *SetSplitRequest, opts ...grpc.CallOption) (*DeploymentStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentStatus)
+	err := c.cc.Invoke(ctx, Runtime_SetSplit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) GetDeployment(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*DeploymentStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeploymentStatus)
+	err := c.cc.Invoke(ctx, Runtime_GetDeployment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) ListDeployments(ctx context.Context, in *ListDeploymentsRequest, opts ...grpc.CallOption) (*ListDeploymentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeploymentsResponse)
+	err := c.cc.Invoke(ctx, Runtime_ListDeployments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) GetHistory(ctx context.Context, in *DeploymentRequest, opts ...grpc.CallOption) (*HistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HistoryResponse)
+	err := c.cc.Invoke(ctx, Runtime_GetHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) WatchDeployments(ctx context.Context, in *WatchDeploymentsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeploymentEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[2], Runtime_WatchDeployments_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchDeploymentsRequest, DeploymentEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_WatchDeploymentsClient = grpc.ServerStreamingClient[DeploymentEvent]
+
 // RuntimeServer is the server API for Runtime service.
 // All implementations must embed UnimplementedRuntimeServer
 // for forward compatibility.
@@ -157,6 +316,35 @@ type RuntimeServer interface {
 	// Runtime events as they happen: workers started and exited, health changes, fallback
 	// use, reloads.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[Event]) error
+	// Deploys a new version of a module from a folder on the host's machine, by a
+	// strategy. Returns once the version started, passed its warm and smoke checks and its
+	// strategy began: immediate and blue-green deployments have switched by then; canary,
+	// rolling, A/B, scheduled and shadow ones go on in the host (follow them with
+	// WatchDeployments or GetDeployment). Whatever fails, the active version keeps serving.
+	Deploy(context.Context, *DeployRequest) (*DeployResponse, error)
+	// Rolls a module back: the deployment in progress, or the active version, to the last
+	// version known healthy or a named one.
+	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
+	// Moves a deployment on now: the next canary stage, B of an A/B test, a shadow, the end
+	// of a blue-green grace period. Its analysis must have passed.
+	AdvanceDeployment(context.Context, *DeploymentRequest) (*DeploymentStatus, error)
+	// Pauses a deployment: it neither advances nor runs into its deadlines until resumed.
+	PauseDeployment(context.Context, *DeploymentRequest) (*DeploymentStatus, error)
+	ResumeDeployment(context.Context, *DeploymentRequest) (*DeploymentStatus, error)
+	// Ends a deployment: the new version fails with the reason given, and the traffic goes
+	// back to the version active before it.
+	AbortDeployment(context.Context, *AbortDeploymentRequest) (*DeploymentStatus, error)
+	// Changes the split of an A/B test.
+	SetSplit(context.Context, *SetSplitRequest) (*DeploymentStatus, error)
+	// A module's deployment now: active version, the deployment in progress, traffic.
+	GetDeployment(context.Context, *DeploymentRequest) (*DeploymentStatus, error)
+	// Every module's deployment, sorted by module.
+	ListDeployments(context.Context, *ListDeploymentsRequest) (*ListDeploymentsResponse, error)
+	// A module's versions, in the order they were staged.
+	GetHistory(context.Context, *DeploymentRequest) (*HistoryResponse, error)
+	// Deployment events as they happen: staged, started, stages, holds, promotions,
+	// rollbacks, failures, releases.
+	WatchDeployments(*WatchDeploymentsRequest, grpc.ServerStreamingServer[DeploymentEvent]) error
 	mustEmbedUnimplementedRuntimeServer()
 }
 
@@ -184,6 +372,39 @@ func (UnimplementedRuntimeServer) ReloadModule(context.Context, *ReloadModuleReq
 }
 func (UnimplementedRuntimeServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedRuntimeServer) Deploy(context.Context, *DeployRequest) (*DeployResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Deploy not implemented")
+}
+func (UnimplementedRuntimeServer) Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rollback not implemented")
+}
+func (UnimplementedRuntimeServer) AdvanceDeployment(context.Context, *DeploymentRequest) (*DeploymentStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdvanceDeployment not implemented")
+}
+func (UnimplementedRuntimeServer) PauseDeployment(context.Context, *DeploymentRequest) (*DeploymentStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseDeployment not implemented")
+}
+func (UnimplementedRuntimeServer) ResumeDeployment(context.Context, *DeploymentRequest) (*DeploymentStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeDeployment not implemented")
+}
+func (UnimplementedRuntimeServer) AbortDeployment(context.Context, *AbortDeploymentRequest) (*DeploymentStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method AbortDeployment not implemented")
+}
+func (UnimplementedRuntimeServer) SetSplit(context.Context, *SetSplitRequest) (*DeploymentStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSplit not implemented")
+}
+func (UnimplementedRuntimeServer) GetDeployment(context.Context, *DeploymentRequest) (*DeploymentStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDeployment not implemented")
+}
+func (UnimplementedRuntimeServer) ListDeployments(context.Context, *ListDeploymentsRequest) (*ListDeploymentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeployments not implemented")
+}
+func (UnimplementedRuntimeServer) GetHistory(context.Context, *DeploymentRequest) (*HistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetHistory not implemented")
+}
+func (UnimplementedRuntimeServer) WatchDeployments(*WatchDeploymentsRequest, grpc.ServerStreamingServer[DeploymentEvent]) error {
+	return status.Error(codes.Unimplemented, "method WatchDeployments not implemented")
 }
 func (UnimplementedRuntimeServer) mustEmbedUnimplementedRuntimeServer() {}
 func (UnimplementedRuntimeServer) testEmbeddedByValue()                 {}
@@ -300,6 +521,197 @@ func _Runtime_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Runtime_WatchEventsServer = grpc.ServerStreamingServer[Event]
 
+func _Runtime_Deploy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeployRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).Deploy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_Deploy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).Deploy(ctx, req.(*DeployRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_Rollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).Rollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_Rollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).Rollback(ctx, req.(*RollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_AdvanceDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).AdvanceDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_AdvanceDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).AdvanceDeployment(ctx, req.(*DeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_PauseDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).PauseDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_PauseDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).PauseDeployment(ctx, req.(*DeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_ResumeDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).ResumeDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_ResumeDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).ResumeDeployment(ctx, req.(*DeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_AbortDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AbortDeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).AbortDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_AbortDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).AbortDeployment(ctx, req.(*AbortDeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_SetSplit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetSplitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).SetSplit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_SetSplit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).SetSplit(ctx, req.(*SetSplitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_GetDeployment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).GetDeployment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_GetDeployment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).GetDeployment(ctx, req.(*DeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_ListDeployments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeploymentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).ListDeployments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_ListDeployments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).ListDeployments(ctx, req.(*ListDeploymentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_GetHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeploymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).GetHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_GetHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).GetHistory(ctx, req.(*DeploymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_WatchDeployments_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchDeploymentsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RuntimeServer).WatchDeployments(m, &grpc.GenericServerStream[WatchDeploymentsRequest, DeploymentEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_WatchDeploymentsServer = grpc.ServerStreamingServer[DeploymentEvent]
+
 // Runtime_ServiceDesc is the grpc.ServiceDesc for Runtime service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -323,6 +735,46 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReloadModule",
 			Handler:    _Runtime_ReloadModule_Handler,
 		},
+		{
+			MethodName: "Deploy",
+			Handler:    _Runtime_Deploy_Handler,
+		},
+		{
+			MethodName: "Rollback",
+			Handler:    _Runtime_Rollback_Handler,
+		},
+		{
+			MethodName: "AdvanceDeployment",
+			Handler:    _Runtime_AdvanceDeployment_Handler,
+		},
+		{
+			MethodName: "PauseDeployment",
+			Handler:    _Runtime_PauseDeployment_Handler,
+		},
+		{
+			MethodName: "ResumeDeployment",
+			Handler:    _Runtime_ResumeDeployment_Handler,
+		},
+		{
+			MethodName: "AbortDeployment",
+			Handler:    _Runtime_AbortDeployment_Handler,
+		},
+		{
+			MethodName: "SetSplit",
+			Handler:    _Runtime_SetSplit_Handler,
+		},
+		{
+			MethodName: "GetDeployment",
+			Handler:    _Runtime_GetDeployment_Handler,
+		},
+		{
+			MethodName: "ListDeployments",
+			Handler:    _Runtime_ListDeployments_Handler,
+		},
+		{
+			MethodName: "GetHistory",
+			Handler:    _Runtime_GetHistory_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -333,6 +785,11 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchEvents",
 			Handler:       _Runtime_WatchEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchDeployments",
+			Handler:       _Runtime_WatchDeployments_Handler,
 			ServerStreams: true,
 		},
 	},
