@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use polyglot_core::hotswap::{EventKind, HealthMark, RolloutPhase};
+use polyglot_core::hotswap::{EventKind, HealthMark, RolloutPhase, StrategyKind};
 use polyglot_core::{
     CallError, CallOptions, DeployError, DeployEvent, DeploymentConfig, DeploymentError, LoadError,
     Runtime, RuntimeConfig, Strategy, Thresholds, Value, VersionMeta, VersionState,
@@ -116,6 +116,11 @@ async fn wait_event(
     }
 }
 
+/// Whether event `e` is about `version` and of a kind `kind` accepts.
+fn is(e: &DeployEvent, version: &str, kind: fn(&EventKind) -> bool) -> bool {
+    e.version == version && kind(&e.kind)
+}
+
 /// What a load saw.
 #[derive(Debug, Default, Clone)]
 struct Stats {
@@ -171,6 +176,12 @@ impl Load {
             })
             .collect();
         Load { stop, tasks, stats }
+    }
+
+    /// How many calls `version` has answered so far.
+    fn served(&self, version: &str) -> u64 {
+        let s = self.stats.lock().unwrap();
+        s.by_version.get(version).copied().unwrap_or(0)
     }
 
     async fn stop(self) -> Stats {
@@ -305,35 +316,21 @@ async fn canary_stages_keep_each_key_on_one_version() {
         )
     );
 
-    let keys: Vec<String> = (0..200).map(|i| format!("user-{i}")).collect();
-    let route = |rt: Runtime, keys: Vec<String>| async move {
-        let mut seen = HashMap::new();
-        for k in &keys {
-            let first = version_for(&rt, k).await;
-            for _ in 0..2 {
-                assert_eq!(version_for(&rt, k).await, first, "key {k} moved");
-            }
-            seen.insert(k.clone(), first);
-        }
-        seen
-    };
-    let share = |seen: &HashMap<String, String>| {
-        seen.values().filter(|v| *v == "2.0.0").count() as f64 / seen.len() as f64
-    };
-    let stage0 = route(rt.clone(), keys.clone()).await;
+    let keys = user_keys(200);
+    let stage0 = route(&rt, &keys).await;
     assert!(
-        (0.08..=0.35).contains(&share(&stage0)),
+        (0.08..=0.35).contains(&share_of_v2(&stage0)),
         "{}",
-        share(&stage0)
+        share_of_v2(&stage0)
     );
 
     advance_when_ready(&rt, &keys).await;
     assert_eq!(rt.deployment("w").unwrap().rollout.unwrap().percent, 50);
-    let stage1 = route(rt.clone(), keys.clone()).await;
+    let stage1 = route(&rt, &keys).await;
     assert!(
-        (0.35..=0.65).contains(&share(&stage1)),
+        (0.35..=0.65).contains(&share_of_v2(&stage1)),
         "{}",
-        share(&stage1)
+        share_of_v2(&stage1)
     );
     for (k, v) in &stage0 {
         if v == "2.0.0" {
@@ -346,7 +343,7 @@ async fn canary_stages_keep_each_key_on_one_version() {
     let status = rt.deployment("w").unwrap();
     assert_eq!(status.active.as_ref().unwrap(), "2.0.0");
     assert!(status.rollout.is_none());
-    let all = route(rt.clone(), keys[..20].to_vec()).await;
+    let all = route(&rt, &keys[..20]).await;
     assert!(all.values().all(|v| v == "2.0.0"), "{all:?}");
     rt.shutdown().await;
 }
@@ -373,6 +370,30 @@ async fn advance_when_ready(rt: &Runtime, keys: &[String]) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `n` routing keys: `user-0`, `user-1`, ...
+fn user_keys(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user-{i}")).collect()
+}
+
+/// Calls `version` three times with each key, checking a key reaches the same version
+/// every time; returns the version each key reached.
+async fn route(rt: &Runtime, keys: &[String]) -> HashMap<String, String> {
+    let mut seen = HashMap::new();
+    for k in keys {
+        let first = version_for(rt, k).await;
+        for _ in 0..2 {
+            assert_eq!(version_for(rt, k).await, first, "key {k} moved");
+        }
+        seen.insert(k.clone(), first);
+    }
+    seen
+}
+
+/// The share of the keys in `seen` that reached 2.0.0.
+fn share_of_v2(seen: &HashMap<String, String>) -> f64 {
+    seen.values().filter(|v| *v == "2.0.0").count() as f64 / seen.len() as f64
 }
 
 /// A release whose smoke call does not answer as its manifest expects never takes
@@ -731,5 +752,450 @@ async fn back_to_back_deployments_under_load_all_start() {
     }
     let stats = load.stop().await;
     assert_none_lost(&stats);
+    rt.shutdown().await;
+}
+
+/// An A/B test sends each routing key to one version for as long as it runs, about its
+/// share of keys to B; giving B a bigger share moves keys from A to B only; a split of
+/// 0 or 100 is refused; advancing promotes B for every key, and A's workers are stopped.
+#[tokio::test]
+async fn an_ab_test_keeps_each_key_on_one_version_until_b_is_promoted() {
+    let (mods, _releases, v2) = two_versions(json!({}), json!({}));
+    let rt = start(&mods, config()).await;
+    let v1_pids = pids(&rt);
+    let mut events = rt.subscribe_deployments();
+    rt.deploy(
+        "w",
+        &v2,
+        Strategy::ab_test(30, Duration::from_secs(600)),
+        meta("a/b test"),
+    )
+    .await
+    .unwrap();
+    let status = rt.deployment("w").unwrap();
+    assert_eq!(status.active.as_ref().unwrap(), "1.0.0");
+    let rollout = status.rollout.unwrap();
+    assert_eq!(
+        (rollout.strategy, rollout.phase, rollout.percent),
+        (StrategyKind::AbTest, RolloutPhase::AbTest, 30)
+    );
+
+    let keys = user_keys(400);
+    let at30 = route(&rt, &keys).await;
+    let share = share_of_v2(&at30);
+    assert!((0.20..=0.40).contains(&share), "B's share at 30%: {share}");
+
+    rt.set_split("w", 60).await.unwrap();
+    assert_eq!(rt.deployment("w").unwrap().rollout.unwrap().percent, 60);
+    let at60 = route(&rt, &keys).await;
+    let share = share_of_v2(&at60);
+    assert!((0.50..=0.70).contains(&share), "B's share at 60%: {share}");
+    for (k, v) in &at30 {
+        if v == "2.0.0" {
+            assert_eq!(at60[k], "2.0.0", "key {k} went back from B to A as B grew");
+        }
+    }
+
+    for percent in [0, 100] {
+        let e = rt.set_split("w", percent).await.unwrap_err();
+        match e.deploy_error() {
+            Some(DeployError::InvalidStrategy { source, .. }) => {
+                assert_eq!(source.field, "abTest.percentB", "{e}");
+                assert!(source.problem.contains("between 1 and 99"), "{e}");
+            }
+            _ => panic!("set_split({percent}): {e}"),
+        }
+        assert!(e.to_string().contains("between 1 and 99"), "{e}");
+    }
+    assert_eq!(
+        rt.deployment("w").unwrap().rollout.unwrap().percent,
+        60,
+        "a refused split changes nothing"
+    );
+
+    advance_when_ready(&rt, &keys).await;
+    let promoted = wait_event(&mut events, Duration::from_secs(5), "B promoted", |e| {
+        is(e, "2.0.0", |k| matches!(k, EventKind::Promoted { .. }))
+    })
+    .await;
+    match &promoted.kind {
+        EventKind::Promoted { from } => assert_eq!(from.as_ref().unwrap(), "1.0.0"),
+        other => unreachable!("{other:?}"),
+    }
+    wait_event(&mut events, Duration::from_secs(5), "B succeeded", |e| {
+        is(e, "2.0.0", |k| matches!(k, EventKind::Succeeded))
+    })
+    .await;
+    let status = rt.deployment("w").unwrap();
+    assert_eq!(status.active.as_ref().unwrap(), "2.0.0");
+    assert!(status.rollout.is_none(), "{status:?}");
+    let after = route(&rt, &keys).await;
+    assert!(
+        after.values().all(|v| v == "2.0.0"),
+        "keys left on A: {:?}",
+        after
+            .iter()
+            .filter(|(_, v)| *v != "2.0.0")
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(state_of(&rt, "1.0.0"), Some(VersionState::Superseded));
+    assert_eq!(state_of(&rt, "2.0.0"), Some(VersionState::Active));
+    let released = wait_event(&mut events, Duration::from_secs(15), "A released", |e| {
+        is(e, "1.0.0", |k| matches!(k, EventKind::Released { .. }))
+    })
+    .await;
+    assert!(
+        matches!(released.kind, EventKind::Released { drained: true }),
+        "{released:?}"
+    );
+    for pid in v1_pids {
+        eventually(Duration::from_secs(10), "a worker of A stopped", || {
+            !alive(pid)
+        })
+        .await;
+    }
+    rt.shutdown().await;
+}
+
+/// A rollback during an A/B test keeps A: every key goes back to it, and B is rolled
+/// back and let go.
+#[tokio::test]
+async fn a_rollback_during_an_ab_test_keeps_a() {
+    let (mods, _releases, v2) = two_versions(json!({}), json!({}));
+    let rt = start(&mods, config()).await;
+    let mut events = rt.subscribe_deployments();
+    rt.deploy(
+        "w",
+        &v2,
+        Strategy::ab_test(50, Duration::from_secs(600)),
+        meta("a/b test"),
+    )
+    .await
+    .unwrap();
+    let keys = user_keys(200);
+    let during = route(&rt, &keys).await;
+    let share = share_of_v2(&during);
+    assert!((0.35..=0.65).contains(&share), "B's share at 50%: {share}");
+    // A rollback goes to a version known healthy; the calls above are its evidence.
+    eventually(Duration::from_secs(10), "1.0.0 is judged healthy", || {
+        health_of(&rt, "1.0.0").is_healthy()
+    })
+    .await;
+
+    let back = rt.rollback("w", None).await.unwrap();
+    assert_eq!(back, "1.0.0");
+    let e = wait_event(&mut events, Duration::from_secs(5), "B rolled back", |e| {
+        is(e, "2.0.0", |k| matches!(k, EventKind::RolledBack { .. }))
+    })
+    .await;
+    match &e.kind {
+        EventKind::RolledBack { to, reason } => {
+            assert_eq!(to, "1.0.0");
+            assert!(reason.contains("by hand"), "{reason}");
+        }
+        other => unreachable!("{other:?}"),
+    }
+    let status = rt.deployment("w").unwrap();
+    assert_eq!(status.active.as_ref().unwrap(), "1.0.0");
+    assert!(status.rollout.is_none(), "{status:?}");
+    let after = route(&rt, &keys).await;
+    assert!(
+        after.values().all(|v| v == "1.0.0"),
+        "keys left on B: {:?}",
+        after
+            .iter()
+            .filter(|(_, v)| *v != "1.0.0")
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(state_of(&rt, "2.0.0"), Some(VersionState::RolledBack));
+    assert_eq!(state_of(&rt, "1.0.0"), Some(VersionState::Active));
+    wait_event(&mut events, Duration::from_secs(15), "B released", |e| {
+        is(e, "2.0.0", |k| matches!(k, EventKind::Released { .. }))
+    })
+    .await;
+    rt.shutdown().await;
+}
+
+/// An A/B test nobody decides ends at its deadline, not before, with A kept: B is failed
+/// with the reason, and the keys it had are back on A.
+#[tokio::test]
+async fn an_ab_test_reaching_its_deadline_keeps_a() {
+    let deadline = Duration::from_millis(1500);
+    let (mods, _releases, v2) = two_versions(json!({}), json!({}));
+    let rt = start(&mods, config()).await;
+    let mut events = rt.subscribe_deployments();
+    rt.deploy("w", &v2, Strategy::ab_test(50, deadline), meta("a/b test"))
+        .await
+        .unwrap();
+    let split = wait_event(&mut events, Duration::from_secs(5), "the split", |e| {
+        is(e, "2.0.0", |k| matches!(k, EventKind::StageAdvanced { .. }))
+    })
+    .await;
+    // While the test runs, some keys reach B (half of them: a few calls find one).
+    let keys = user_keys(200);
+    let mut on_b = None;
+    for k in &keys[..40] {
+        if version_for(&rt, k).await == "2.0.0" {
+            on_b = Some(k.clone());
+            break;
+        }
+    }
+    let on_b = on_b.expect("no key reached B during the test");
+
+    let end = wait_event(&mut events, Duration::from_secs(15), "the end", |e| {
+        e.version == "2.0.0"
+            && matches!(
+                e.kind,
+                EventKind::Failed { .. }
+                    | EventKind::RolledBack { .. }
+                    | EventKind::Promoted { .. }
+                    | EventKind::Succeeded
+            )
+    })
+    .await;
+    match &end.kind {
+        EventKind::Failed { reason } => {
+            assert!(reason.contains("deadline"), "{reason}");
+            assert!(reason.contains("A was kept"), "{reason}");
+        }
+        other => panic!("expected the test to fail at its deadline: {other:?}"),
+    }
+    let ran = Duration::from_millis(end.timestamp_ms - split.timestamp_ms);
+    // Event times are whole wall-clock milliseconds: allow for their rounding.
+    assert!(
+        ran + Duration::from_millis(5) >= deadline,
+        "ended after {ran:?}, before its deadline of {deadline:?}"
+    );
+    let status = rt.deployment("w").unwrap();
+    assert_eq!(status.active.as_ref().unwrap(), "1.0.0");
+    assert!(status.rollout.is_none(), "{status:?}");
+    assert_eq!(version_for(&rt, &on_b).await, "1.0.0");
+    let after = route(&rt, &keys).await;
+    assert!(after.values().all(|v| v == "1.0.0"), "{after:?}");
+    assert!(
+        matches!(state_of(&rt, "2.0.0"), Some(VersionState::Failed { .. })),
+        "{:?}",
+        state_of(&rt, "2.0.0")
+    );
+    wait_event(&mut events, Duration::from_secs(15), "B released", |e| {
+        is(e, "2.0.0", |k| matches!(k, EventKind::Released { .. }))
+    })
+    .await;
+    rt.shutdown().await;
+}
+
+/// A scheduled deployment waits for its time: until then calls stay on the active
+/// version and advancing is refused as too early, saying when; at its time it switches
+/// on its own.
+#[tokio::test]
+async fn a_scheduled_deployment_switches_at_its_time_on_its_own() {
+    let (mods, _releases, v2) = two_versions(json!({}), json!({}));
+    let rt = start(&mods, config()).await;
+    let mut events = rt.subscribe_deployments();
+    // Far enough ahead that the new pool has started and the checks below have run
+    // before the time comes.
+    let strategy = Strategy::scheduled(
+        SystemTime::now() + Duration::from_secs(3),
+        Strategy::immediate(),
+    );
+    let Strategy::Scheduled(schedule) = &strategy else {
+        unreachable!()
+    };
+    let at_ms = schedule.at_ms;
+    rt.deploy("w", &v2, strategy.clone(), meta("scheduled"))
+        .await
+        .unwrap();
+    let scheduled = wait_event(&mut events, Duration::from_secs(5), "the schedule", |e| {
+        is(e, "2.0.0", |k| matches!(k, EventKind::Scheduled { .. }))
+    })
+    .await;
+    assert_eq!(scheduled.kind, EventKind::Scheduled { at_ms });
+
+    let status = rt.deployment("w").unwrap();
+    assert_eq!(status.active.as_ref().unwrap(), "1.0.0");
+    let rollout = status.rollout.unwrap();
+    assert_eq!(
+        (rollout.strategy, rollout.phase, rollout.percent),
+        (
+            StrategyKind::Scheduled,
+            RolloutPhase::Scheduled { at_ms },
+            0
+        )
+    );
+    for i in 0..20 {
+        assert_eq!(version_for(&rt, &format!("early-{i}")).await, "1.0.0");
+    }
+    let e = rt.advance("w").await.unwrap_err();
+    match e.deploy_error() {
+        Some(DeployError::TooEarly {
+            at_ms: when, early, ..
+        }) => {
+            assert_eq!(*when, at_ms, "{e}");
+            assert!(
+                *early > Duration::ZERO && *early <= Duration::from_secs(3),
+                "{e}"
+            );
+        }
+        _ => panic!("advance before the time: {e}"),
+    }
+    assert!(
+        e.to_string()
+            .contains(&format!("Z ({at_ms} ms since the epoch)")),
+        "{e}"
+    );
+    assert_eq!(active(&rt).as_deref(), Some("1.0.0"));
+
+    let promoted = wait_event(&mut events, Duration::from_secs(15), "the switch", |e| {
+        e.version == "2.0.0"
+            && matches!(
+                e.kind,
+                EventKind::Promoted { .. }
+                    | EventKind::Failed { .. }
+                    | EventKind::RolledBack { .. }
+            )
+    })
+    .await;
+    assert!(
+        matches!(promoted.kind, EventKind::Promoted { .. }),
+        "{promoted:?}"
+    );
+    assert!(
+        promoted.timestamp_ms >= at_ms,
+        "switched at {} ms, before its time of {at_ms} ms",
+        promoted.timestamp_ms
+    );
+    wait_event(
+        &mut events,
+        Duration::from_secs(5),
+        "2.0.0 succeeded",
+        |e| is(e, "2.0.0", |k| matches!(k, EventKind::Succeeded)),
+    )
+    .await;
+    let status = rt.deployment("w").unwrap();
+    assert_eq!(status.active.as_ref().unwrap(), "2.0.0");
+    assert!(status.rollout.is_none(), "{status:?}");
+    for i in 0..20 {
+        assert_eq!(version_for(&rt, &format!("late-{i}")).await, "2.0.0");
+    }
+    let v2_info = rt
+        .history("w")
+        .unwrap()
+        .into_iter()
+        .find(|v| v.version == "2.0.0")
+        .unwrap();
+    assert_eq!(v2_info.strategy, Some(strategy));
+    assert_eq!(state_of(&rt, "1.0.0"), Some(VersionState::Superseded));
+    rt.shutdown().await;
+}
+
+/// An immediate deployment under steady load: calls in flight on the old pool when it
+/// switches (short ones, and a few long enough to outlast the switch) finish there, the
+/// old pool is stopped only once they have, every call after the switch goes to the new
+/// version, and no caller sees a failure.
+#[tokio::test]
+async fn an_immediate_switch_under_steady_load_loses_no_call() {
+    const LONG_MS: u64 = 2500;
+    let (mods, _releases, v2) = two_versions(json!({"instances": 2}), json!({"instances": 2}));
+    let rt = start(&mods, config()).await;
+    let old_pids = pids(&rt);
+    let mut events = rt.subscribe_deployments();
+    // A few long calls first, so that they are the only ones counted in flight.
+    let long: Vec<_> = (0..4)
+        .map(|i| {
+            let rt = rt.clone();
+            tokio::spawn(async move {
+                rt.call_keyed(
+                    "w",
+                    "sleep",
+                    args(vec![LONG_MS.into()]),
+                    &format!("long-{i}"),
+                    CallOptions::default(),
+                )
+                .await
+            })
+        })
+        .collect();
+    eventually(
+        Duration::from_secs(5),
+        "the long calls are in flight",
+        || {
+            rt.module("w")
+                .unwrap()
+                .instances
+                .iter()
+                .map(|i| i.in_flight)
+                .sum::<usize>()
+                >= long.len()
+        },
+    )
+    .await;
+    let load = Load::start(&rt, 8, "sleep");
+    eventually(Duration::from_secs(10), "1.0.0 serves the load", || {
+        load.served("1.0.0") >= 20
+    })
+    .await;
+
+    rt.deploy("w", &v2, Strategy::immediate(), meta("immediate"))
+        .await
+        .unwrap();
+    // Done before deploy returned: nothing left in progress.
+    let status = rt.deployment("w").unwrap();
+    assert_eq!(status.active.as_ref().unwrap(), "2.0.0");
+    assert!(status.rollout.is_none(), "{status:?}");
+    assert_eq!(version_for(&rt, "anyone").await, "2.0.0");
+    assert!(
+        long.iter().all(|t| !t.is_finished()),
+        "the long calls ended before the switch: it took over {LONG_MS} ms"
+    );
+    wait_event(
+        &mut events,
+        Duration::from_secs(5),
+        "2.0.0 succeeded",
+        |e| is(e, "2.0.0", |k| matches!(k, EventKind::Succeeded)),
+    )
+    .await;
+    let released = wait_event(
+        &mut events,
+        Duration::from_secs(15),
+        "1.0.0 released",
+        |e| is(e, "1.0.0", |k| matches!(k, EventKind::Released { .. })),
+    )
+    .await;
+    assert!(
+        matches!(released.kind, EventKind::Released { drained: true }),
+        "{released:?}"
+    );
+    // The old pool was let go only once its long calls were answered, by it.
+    for t in long {
+        let r = t.await.unwrap().expect("a long call across the switch");
+        assert_eq!(r.version, "1.0.0");
+    }
+    for pid in old_pids {
+        eventually(Duration::from_secs(5), "an old worker stopped", || {
+            !alive(pid)
+        })
+        .await;
+    }
+    // The old pool has drained: what it served is final, while the new one goes on.
+    let v2_then = load.served("2.0.0");
+    eventually(Duration::from_secs(10), "2.0.0 serves the load", || {
+        load.served("2.0.0") >= v2_then + 100
+    })
+    .await;
+    let v1_served = load.served("1.0.0");
+    eventually(Duration::from_secs(10), "2.0.0 serves more", || {
+        load.served("2.0.0") >= v2_then + 200
+    })
+    .await;
+    let stats = load.stop().await;
+    assert_none_lost(&stats);
+    assert_eq!(
+        stats.by_version.get("1.0.0").copied(),
+        Some(v1_served),
+        "1.0.0 answered calls after it was released: {:?}",
+        stats.by_version
+    );
+    assert_eq!(state_of(&rt, "1.0.0"), Some(VersionState::Superseded));
+    assert_eq!(state_of(&rt, "2.0.0"), Some(VersionState::Active));
     rt.shutdown().await;
 }

@@ -124,10 +124,12 @@ pub enum DeployError {
         reason: String,
     },
     /// The strategy cannot run.
-    #[error("cannot deploy {version}: invalid strategy")]
+    #[error("cannot {op} {version}: invalid strategy")]
     InvalidStrategy {
         /// The version.
         version: VersionId,
+        /// The operation: deploy, or a new A/B split.
+        op: Operation,
         /// What is wrong.
         #[source]
         source: StrategyError,
@@ -143,8 +145,10 @@ pub enum DeployError {
     },
     /// A scheduled version was asked to start before its time.
     #[error(
-        "cannot activate {version} yet: it is scheduled for {at_ms} ms since the epoch, \
-         {early:?} from now; activating early is not allowed"
+        "cannot activate {version} yet: it is scheduled for {} ({at_ms} ms since the epoch), \
+         {} from now; activating early is not allowed",
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(*at_ms)),
+        humantime::format_duration(Duration::from_millis(early.as_millis() as u64))
     )]
     TooEarly {
         /// The version.

@@ -243,6 +243,7 @@ impl<T: Send + Sync + 'static> Deployer<T> {
                 .validate()
                 .map_err(|source| DeployError::InvalidStrategy {
                     version: id.clone(),
+                    op: Operation::Deploy,
                     source,
                 })?;
             let inner = match &strategy {
@@ -514,6 +515,7 @@ impl<T: Send + Sync + 'static> Deployer<T> {
             if !(1..=99).contains(&percent_b) {
                 return Err(DeployError::InvalidStrategy {
                     version: r.new.clone(),
+                    op: Operation::SetSplit,
                     source: StrategyError {
                         field: "abTest.percentB".into(),
                         problem: format!("{percent_b} is not between 1 and 99"),
