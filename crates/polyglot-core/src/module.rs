@@ -53,14 +53,36 @@ pub(crate) struct Module {
     in_flight: AtomicUsize,
     draining: AtomicBool,
     idle: Notify,
-    stop: watch::Sender<bool>,
+    /// One per worker slot (`instances` of them); the first `target` are wanted.
+    slots: tokio::sync::Mutex<Vec<SlotCtl>>,
+    /// How many slots are wanted now (a rolling update scales versions slot by slot).
+    target: AtomicUsize,
+    /// How many slots it started with: what [`Module::wait_ready`] waits for.
+    initial: usize,
+    /// What starting a slot needs; `None` for a module without workers.
+    spawn: Option<SlotSpawn>,
     /// Set by the first `stop_now`; later ones wait for it to finish.
     stopping: AtomicBool,
     /// True once its workers are stopped.
     stopped: watch::Sender<bool>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     started: Mutex<StartProgress>,
     started_notify: Notify,
+}
+
+/// One worker slot's supervisor: its stop signal, and its task (the supervisor, or the
+/// task retiring it).
+struct SlotCtl {
+    stop: Arc<watch::Sender<bool>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    active: bool,
+}
+
+/// What a module's worker slots share.
+struct SlotSpawn {
+    /// The module name its workers must announce.
+    module: String,
+    budget: Arc<RestartBudget>,
+    events: Events,
 }
 
 #[derive(Default)]
@@ -78,6 +100,17 @@ impl Module {
         state: ModuleState,
         failure: Option<String>,
     ) -> Module {
+        let slots = match &backend {
+            Backend::Workers(list) => list
+                .iter()
+                .map(|_| SlotCtl {
+                    stop: Arc::new(watch::channel(false).0),
+                    task: None,
+                    active: false,
+                })
+                .collect(),
+            Backend::InProcess(_) => Vec::new(),
+        };
         Module {
             manifest,
             label,
@@ -88,61 +121,173 @@ impl Module {
             in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             idle: Notify::new(),
-            stop: watch::channel(state == ModuleState::Failed).0,
+            slots: tokio::sync::Mutex::new(slots),
+            target: AtomicUsize::new(0),
+            initial: 0,
+            spawn: None,
             stopping: AtomicBool::new(false),
             stopped: watch::channel(false).0,
-            tasks: Mutex::new(Vec::new()),
             started: Mutex::new(StartProgress::default()),
             started_notify: Notify::new(),
         }
     }
 
-    /// Starts the workers of `manifest` (which must announce module `module`).
+    /// Starts `initial` of the `instances` workers of `manifest` (which must announce
+    /// module `module`); [`Module::scale`] starts or retires the others.
     pub(crate) fn start(
         manifest: Arc<Manifest>,
         module: &str,
         label: String,
         file_fallbacks: Vec<Arc<Module>>,
         events: &Events,
+        initial: usize,
     ) -> Arc<Module> {
         let instances: Vec<Arc<Instance>> = (0..manifest.instances as usize)
             .map(|i| Arc::new(Instance::new(i)))
             .collect();
-        let m = Arc::new(Module::base(
+        let initial = initial.min(instances.len());
+        let mut m = Module::base(
             manifest.clone(),
-            label.clone(),
-            Backend::Workers(instances.clone()),
+            label,
+            Backend::Workers(instances),
             file_fallbacks,
             ModuleState::Starting,
             None,
-        ));
-        let budget = Arc::new(RestartBudget::new(manifest.restart));
-        let mut tasks = Vec::new();
-        for instance in instances {
-            let weak = Arc::downgrade(&m);
-            let weak2 = Arc::downgrade(&m);
-            let cx = SlotContext {
-                manifest: manifest.clone(),
-                module: module.to_owned(),
-                label: label.clone(),
-                instance,
-                budget: budget.clone(),
-                on_failed: Arc::new(move |why| {
-                    if let Some(m) = weak.upgrade() {
-                        m.fail(why);
-                    }
-                }),
-                on_started: Arc::new(move |r| {
-                    if let Some(m) = weak2.upgrade() {
-                        m.record_start(r);
-                    }
-                }),
-                events: events.clone(),
-            };
-            tasks.push(tokio::spawn(supervisor::supervise(cx, m.stop.subscribe())));
+        );
+        m.initial = initial;
+        m.spawn = Some(SlotSpawn {
+            module: module.to_owned(),
+            budget: Arc::new(RestartBudget::new(manifest.restart)),
+            events: events.clone(),
+        });
+        let m = Arc::new(m);
+        if let (Backend::Workers(instances), Some(sp)) = (&m.backend, &m.spawn) {
+            let mut slots = m.slots.try_lock().expect("a new module's slots are free");
+            for (slot, instance) in slots.iter_mut().zip(instances).take(initial) {
+                slot.task = Some(m.spawn_slot(sp, instance.clone(), &slot.stop));
+                slot.active = true;
+            }
         }
-        *m.tasks.lock().expect("tasks lock") = tasks;
+        m.target.store(initial, Ordering::SeqCst);
         m
+    }
+
+    /// Starts the supervisor of `instance`'s slot, stopped by `stop`.
+    fn spawn_slot(
+        self: &Arc<Self>,
+        sp: &SlotSpawn,
+        instance: Arc<Instance>,
+        stop: &watch::Sender<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        instance.set_retired(false);
+        instance.mark_starting();
+        stop.send_replace(false);
+        let weak = Arc::downgrade(self);
+        let weak2 = Arc::downgrade(self);
+        let cx = SlotContext {
+            manifest: self.manifest.clone(),
+            module: sp.module.clone(),
+            label: self.label.clone(),
+            instance,
+            budget: sp.budget.clone(),
+            on_failed: Arc::new(move |why| {
+                if let Some(m) = weak.upgrade() {
+                    m.fail(why);
+                }
+            }),
+            on_started: Arc::new(move |r| {
+                if let Some(m) = weak2.upgrade() {
+                    m.record_start(r);
+                }
+            }),
+            events: sp.events.clone(),
+        };
+        tokio::spawn(supervisor::supervise(cx, stop.subscribe()))
+    }
+
+    /// Runs `replicas` of its worker slots: starts those missing, and retires those
+    /// beyond (they take no new calls, finish theirs within the call timeout, then
+    /// stop). Returns once the retired workers have exited (so that a rolling update
+    /// never runs more workers than it allows), and new ones are starting, not ready.
+    ///
+    /// # Errors
+    /// When `replicas` is more than its pool's `instances`, or it is stopping.
+    pub(crate) async fn scale(self: &Arc<Self>, replicas: usize) -> Result<(), String> {
+        let (Backend::Workers(instances), Some(sp)) = (&self.backend, &self.spawn) else {
+            return Ok(());
+        };
+        let mut retiring = Vec::new();
+        let mut slots = self.slots.lock().await;
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(format!("{} is stopping", self.label));
+        }
+        if replicas > slots.len() {
+            return Err(format!(
+                "{} {} cannot run {replicas} instances: its pool has {} (`instances` in its module.json)",
+                self.label,
+                self.manifest.version,
+                slots.len()
+            ));
+        }
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let want = i < replicas;
+            if want && !slot.active {
+                // A slot still retiring finishes stopping before it starts again.
+                if let Some(t) = slot.task.take() {
+                    let _ = t.await;
+                }
+                slot.task = Some(self.spawn_slot(sp, instances[i].clone(), &slot.stop));
+                slot.active = true;
+            } else if !want && slot.active {
+                let instance = instances[i].clone();
+                instance.set_retired(true);
+                let (gone, exited) = tokio::sync::oneshot::channel::<()>();
+                retiring.push(exited);
+                slot.active = false;
+                let supervisor = slot.task.take();
+                let stop = slot.stop.clone();
+                let drain = self.manifest.timeout;
+                let label = self.label.clone();
+                slot.task = Some(tokio::spawn(async move {
+                    let mut stopped = stop.subscribe();
+                    let deadline = Instant::now() + drain;
+                    loop {
+                        let busy = instance.connection().map_or(0, |c| c.outstanding());
+                        if busy == 0 || *stopped.borrow() {
+                            break;
+                        }
+                        if Instant::now() >= deadline {
+                            tracing::warn!(module = %label, instance = instance.index, in_flight = busy,
+                                "a retired worker still had calls at its drain deadline; stopping it");
+                            break;
+                        }
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                            _ = stopped.changed() => {}
+                        }
+                    }
+                    stop.send_replace(true);
+                    if let Some(t) = supervisor {
+                        let _ = t.await;
+                    }
+                    let _ = gone.send(());
+                }));
+            }
+        }
+        self.target.store(replicas, Ordering::SeqCst);
+        drop(slots);
+        // Drain, `$shutdown`, grace, kill: within these, every retired worker has exited.
+        let deadline = Instant::now()
+            + self.manifest.timeout
+            + self.manifest.shutdown_grace
+            + Duration::from_secs(1);
+        for exited in retiring {
+            if tokio::time::timeout_at(deadline, exited).await.is_err() {
+                tracing::warn!(module = %self.label, "a retired worker is taking long to exit");
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Builds what needs building and starts the workers of `manifest` and of its file
@@ -151,6 +296,16 @@ impl Module {
     pub(crate) async fn load(
         manifest: Arc<Manifest>,
         events: &Events,
+    ) -> (Arc<Module>, Option<LoadError>) {
+        let all = manifest.instances as usize;
+        Module::load_scaled(manifest, events, all).await
+    }
+
+    /// [`Module::load`] starting `initial` of its workers.
+    pub(crate) async fn load_scaled(
+        manifest: Arc<Manifest>,
+        events: &Events,
+        initial: usize,
     ) -> (Arc<Module>, Option<LoadError>) {
         let name = manifest.name.clone();
         let file_fallbacks: Vec<Arc<Module>> = manifest
@@ -167,18 +322,27 @@ impl Module {
                     .display()
                     .to_string();
                 let fm = Arc::new(manifest.for_fallback_file(p));
+                let n = fm.instances as usize;
                 Module::start(
                     fm,
                     &name,
                     format!("{name} (fallback {rel})"),
                     Vec::new(),
                     events,
+                    n,
                 )
             })
             .collect();
         match build::ensure_built(&manifest).await {
             Ok(_) => (
-                Module::start(manifest, &name, name.clone(), file_fallbacks, events),
+                Module::start(
+                    manifest,
+                    &name,
+                    name.clone(),
+                    file_fallbacks,
+                    events,
+                    initial,
+                ),
                 None,
             ),
             Err(e) => {
@@ -196,14 +360,15 @@ impl Module {
         }
     }
 
-    /// [`Module::load`], then waits until every worker answered its first health check;
-    /// a module that does not get there is stopped and the error says why. How a new
-    /// version is started.
+    /// [`Module::load_scaled`], then waits until every worker started answered its first
+    /// health check; a module that does not get there is stopped and the error says why.
+    /// How a new version is started.
     pub(crate) async fn launch(
         manifest: Arc<Manifest>,
         events: &Events,
+        initial: usize,
     ) -> Result<Arc<Module>, LoadError> {
-        let (module, err) = Module::load(manifest.clone(), events).await;
+        let (module, err) = Module::load_scaled(manifest.clone(), events, initial).await;
         if let Some(e) = err {
             module.stop_now().await;
             return Err(e);
@@ -286,7 +451,7 @@ impl Module {
                 if let Some(e) = p.errors.first() {
                     return Err(e.to_string());
                 }
-                if p.ok >= instances.len() {
+                if p.ok >= self.initial {
                     break;
                 }
             }
@@ -297,7 +462,7 @@ impl Module {
                 return Err("its workers did not start in time".into());
             }
         }
-        for i in instances {
+        for i in instances.iter().take(self.initial) {
             let Some(conn) = i.connection() else {
                 return Err(format!("worker {} stopped right after starting", i.index));
             };
@@ -452,8 +617,17 @@ impl Module {
             self.wait_stopped().await;
             return;
         }
-        let _ = self.stop.send(true);
-        let tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        let tasks: Vec<_> = {
+            let mut slots = self.slots.lock().await;
+            slots
+                .iter_mut()
+                .filter_map(|s| {
+                    s.active = false;
+                    s.stop.send_replace(true);
+                    s.task.take()
+                })
+                .collect()
+        };
         for t in tasks {
             let _ = t.await;
         }
@@ -485,8 +659,10 @@ impl Module {
         let (instances, health) = match &self.backend {
             Backend::InProcess(_) => (Vec::new(), HealthState::Healthy),
             Backend::Workers(list) => {
+                let wanted = self.target.load(Ordering::SeqCst);
                 let inst: Vec<InstanceStatus> =
                     list.iter()
+                        .filter(|i| i.index < wanted || i.state() != InstanceState::Stopped)
                         .map(|i| InstanceStatus {
                             index: i.index,
                             state: i.state(),
@@ -557,11 +733,19 @@ impl Drop for CallTicket {
     }
 }
 
-/// The routable worker with the fewest calls outstanding.
+/// The routable worker with the fewest calls outstanding; failing that, a retired one
+/// still finishing its calls.
 fn pick(instances: &[Arc<Instance>]) -> Option<(usize, Arc<Connection>)> {
+    pick_by(instances, Instance::routable).or_else(|| pick_by(instances, Instance::retiring))
+}
+
+fn pick_by(
+    instances: &[Arc<Instance>],
+    usable: fn(&Instance) -> Option<Arc<Connection>>,
+) -> Option<(usize, Arc<Connection>)> {
     let mut best: Option<(usize, Arc<Connection>)> = None;
     for i in instances {
-        if let Some(c) = i.routable() {
+        if let Some(c) = usable(i) {
             if best
                 .as_ref()
                 .is_none_or(|(_, b)| c.outstanding() < b.outstanding())

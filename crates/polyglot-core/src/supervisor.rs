@@ -3,7 +3,7 @@
 //! (The design and its limits: the `docs` module.)
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +66,9 @@ pub(crate) struct Instance {
     pub restarts: AtomicU64,
     pub pid: AtomicU32,
     pub last_error: Mutex<Option<String>>,
+    /// Set when its pool is scaled below it: it takes no new calls, finishes those it
+    /// has, then stops.
+    retired: AtomicBool,
 }
 
 impl Instance {
@@ -73,11 +76,22 @@ impl Instance {
         Instance {
             index,
             conn: ArcSwapOption::empty(),
-            state: AtomicU8::new(InstanceState::Starting as u8),
+            state: AtomicU8::new(InstanceState::Stopped as u8),
             restarts: AtomicU64::new(0),
             pid: AtomicU32::new(0),
             last_error: Mutex::new(None),
+            retired: AtomicBool::new(false),
         }
+    }
+
+    /// Marks it retired (no new calls) or back in service.
+    pub(crate) fn set_retired(&self, retired: bool) {
+        self.retired.store(retired, Ordering::SeqCst);
+    }
+
+    /// Marks a slot about to be started.
+    pub(crate) fn mark_starting(&self) {
+        self.set_state(InstanceState::Starting);
     }
 
     pub(crate) fn state(&self) -> InstanceState {
@@ -90,6 +104,23 @@ impl Instance {
 
     /// The connection, if the worker is up and may take calls.
     pub(crate) fn routable(&self) -> Option<Arc<Connection>> {
+        if self.retired.load(Ordering::SeqCst) {
+            return None;
+        }
+        match self.state() {
+            InstanceState::Healthy | InstanceState::Degraded => {
+                self.conn.load_full().filter(|c| !c.is_closed())
+            }
+            _ => None,
+        }
+    }
+
+    /// The connection of a retired worker still finishing its calls: a call routed to
+    /// its version just before the version stopped counting it may still go there.
+    pub(crate) fn retiring(&self) -> Option<Arc<Connection>> {
+        if !self.retired.load(Ordering::SeqCst) {
+            return None;
+        }
         match self.state() {
             InstanceState::Healthy | InstanceState::Degraded => {
                 self.conn.load_full().filter(|c| !c.is_closed())

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use polyglot_core::hotswap::{EventKind, HealthMark, RolloutPhase, StrategyKind};
+use polyglot_core::hotswap::{Amount, EventKind, HealthMark, RolloutPhase, StrategyKind};
 use polyglot_core::{
     CallError, CallOptions, DeployError, DeployEvent, DeploymentConfig, DeploymentError, LoadError,
     Runtime, RuntimeConfig, Strategy, Thresholds, Value, VersionMeta, VersionState,
@@ -542,34 +542,99 @@ async fn a_rollback_by_hand_revives_the_previous_version() {
     rt.shutdown().await;
 }
 
-/// A rolling update starts the new pool (at the manifest's size: pools do not scale one
-/// instance at a time), moves traffic as its workers are ready, and promotes it once it
-/// is judged healthy; a replica count other than the manifest's is refused up front.
-#[tokio::test]
-async fn a_rolling_update_moves_traffic_to_ready_workers() {
-    let (mods, _releases, v2) = two_versions(json!({"instances": 2}), json!({"instances": 2}));
+/// A rolling update replaces the workers in batches, as Kubernetes does: with four
+/// instances, `maxSurge` 1 and `maxUnavailable` 0, never more than five workers of the
+/// module run, a batch starts only when the one before is ready, the old workers retire
+/// one by one after finishing their calls, and no call is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_update_replaces_workers_in_batches() {
+    let mark = format!("rolling-{}", std::process::id());
+    let (mods, _releases, v2) = two_versions(
+        json!({"instances": 4, "env": {"ROLLING_MARK": mark}}),
+        json!({"instances": 4, "env": {"ROLLING_MARK": mark}}),
+    );
     let rt = start(&mods, config()).await;
     match rt
         .deploy("w", &v2, Strategy::rolling(3), meta("rolling"))
         .await
     {
         Err(e @ DeploymentError::Replicas { .. }) => {
-            assert!(e.to_string().contains("instances: 2"), "{e}")
+            assert!(e.to_string().contains("instances: 4"), "{e}")
         }
         other => panic!("{other:?}"),
     }
+    let old_pids = pids(&rt);
+    assert_eq!(old_pids.len(), 4);
+    let mut events = rt.subscribe_deployments();
     let load = Load::start(&rt, 4, "sleep");
-    rt.deploy("w", &v2, Strategy::rolling(2), meta("rolling"))
+    let watching = Arc::new(AtomicBool::new(true));
+    let most = {
+        let (watching, mark) = (watching.clone(), mark.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut most = 0;
+            while watching.load(Ordering::Relaxed) {
+                most = most.max(marked_processes(&mark));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            most
+        })
+    };
+    let strategy = Strategy::Rolling(
+        polyglot_core::hotswap::Rolling::new(4)
+            .with_max_surge(Amount::Count(1))
+            .with_max_unavailable(Amount::Count(0)),
+    );
+    rt.deploy("w", &v2, strategy, meta("rolling"))
         .await
         .unwrap();
-    eventually(Duration::from_secs(15), "2.0.0 promoted", || {
-        active(&rt).as_deref() == Some("2.0.0") && rt.deployment("w").unwrap().rollout.is_none()
-    })
-    .await;
+    let mut batches = Vec::new();
+    loop {
+        let e = wait_event(&mut events, Duration::from_secs(30), "the rollout", |e| {
+            matches!(
+                e.kind,
+                EventKind::StageAdvanced { .. } | EventKind::Succeeded | EventKind::Failed { .. }
+            )
+        })
+        .await;
+        match e.kind {
+            EventKind::StageAdvanced { stage, .. } => batches.push(stage),
+            EventKind::Succeeded => break,
+            other => panic!("the rolling update failed: {other:?}"),
+        }
+    }
+    watching.store(false, Ordering::Relaxed);
+    let most = most.await.unwrap();
     let stats = load.stop().await;
+    assert_eq!(batches, [0, 1, 2, 3], "one batch per new worker");
+    assert!(
+        most <= 5,
+        "at most replicas + maxSurge workers at once, saw {most}"
+    );
+    assert!(most >= 4, "the watcher saw the workers: {most}");
     assert_none_lost(&stats);
     assert!(stats.by_version.contains_key("2.0.0"), "{stats:?}");
+    assert_eq!(active(&rt).as_deref(), Some("2.0.0"));
+    let new_pids = pids(&rt);
+    assert_eq!(new_pids.len(), 4, "the new version runs its whole pool");
+    eventually(Duration::from_secs(10), "the old workers gone", || {
+        old_pids.iter().all(|p| !alive(*p))
+    })
+    .await;
     rt.shutdown().await;
+}
+
+/// Worker processes whose environment carries `ROLLING_MARK=mark`.
+fn marked_processes(mark: &str) -> usize {
+    let needle = format!("ROLLING_MARK={mark}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+        })
+        .count()
 }
 
 fn state_file(dir: &Path) -> PathBuf {

@@ -168,6 +168,14 @@ impl Runtime {
                 instances: manifest.instances,
             });
         }
+        // A rolling update replacing a live version starts one new worker (for the
+        // version's checks) and lets the deployer add the others batch by batch; every
+        // other deployment starts the whole pool.
+        let initial = if rolling.is_some() && dep.deployer.status().active.is_some() {
+            1
+        } else {
+            manifest.instances as usize
+        };
         let failed = |source| DeploymentError::Deploy {
             module: module.clone(),
             source: Box::new(source),
@@ -187,7 +195,7 @@ impl Runtime {
         let started_id = id.clone();
         dep.deployer
             .prepare(&id, meta, async move {
-                let m = Module::launch(manifest, &events).await?;
+                let m = Module::launch(manifest, &events, initial).await?;
                 versions.set_live(&started_id, m.clone());
                 Ok::<_, LoadError>(m)
             })

@@ -40,9 +40,8 @@ pub enum DeploymentError {
     /// has.
     #[error(
         "cannot deploy {module} {version} with a rolling update to {replicas} instances: \
-         its manifest sets `instances: {instances}`, and a version's pool starts at its full \
-         size (instances are not scaled one by one); use {instances} replicas, or change \
-         `instances` in its module.json"
+         its manifest sets `instances: {instances}`, the size of each version's pool; use \
+         {instances} replicas, or change `instances` in its module.json"
     )]
     Replicas {
         /// The module.

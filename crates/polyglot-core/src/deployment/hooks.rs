@@ -207,19 +207,16 @@ impl Lifecycle<Module> for VersionHooks {
     }
 }
 
-/// A version's pool starts at its manifest's `instances` and is not scaled one instance
-/// at a time: `scale` accepts any count and changes nothing, and `ready` counts the
-/// workers taking calls. A rolling update therefore starts the whole new pool at once,
-/// and traffic moves to it as its workers become ready (the runtime checks that the
-/// strategy's replicas are the manifest's instances).
+/// A version's pool has its manifest's `instances` worker slots; a rolling update runs
+/// as many of them as the deployer asks for, and counts those taking calls as ready.
 impl Instances<Module> for VersionHooks {
     fn scale(
         &self,
         _version: VersionId,
-        _target: Arc<Module>,
-        _replicas: usize,
+        target: Arc<Module>,
+        replicas: usize,
     ) -> BoxFuture<'_, Result<(), BoxError>> {
-        Box::pin(async { Ok(()) })
+        Box::pin(async move { target.scale(replicas).await.map_err(BoxError::from) })
     }
 
     fn ready(&self, _version: &VersionId, target: &Arc<Module>) -> usize {

@@ -952,6 +952,16 @@ impl<T: Send + Sync + 'static> Deployer<T> {
             ready_new: inst.ready(&new, &new_v),
             ready_old: ready_old(),
         });
+        if plan.old < p.desired_old {
+            // Traffic leaves the instances about to go before they go.
+            let mut st = self.st();
+            if let Some(Phase::Rolling(q)) = st.rollout.as_mut().map(|r| &mut r.phase) {
+                q.ready_new = inst.ready(&new, &new_v).min(plan.new);
+                q.ready_old = ready_old().min(plan.old);
+            }
+            st.show_share();
+            self.publish(&st);
+        }
         if plan.old != p.desired_old {
             if let Some((s, v)) = &stable {
                 if let Err(e) = self.scale(s, v, plan.old).await {
