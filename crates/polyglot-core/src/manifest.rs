@@ -95,6 +95,11 @@ pub struct Manifest {
     /// Calls a new version must answer as expected before it takes traffic in a
     /// deployment, and again right after its promotion.
     pub smoke: Vec<SmokeCall>,
+    /// The name of a handler the host has compiled in (`crypto`, `compress`, ...): when
+    /// the runtime has it ([`Runtime::register_builtin`](crate::Runtime::register_builtin)),
+    /// the module is served in the host's own process by it, with no worker; otherwise
+    /// `command`/`path` starts its standalone worker as usual.
+    pub builtin: Option<String>,
 }
 
 /// One smoke check call of `module.json`'s `smoke` list: a method, its params, and the
@@ -299,6 +304,8 @@ struct RawManifest {
     shutdown_grace_ms: Option<u64>,
     #[serde(default)]
     smoke: Vec<RawSmoke>,
+    #[serde(default)]
+    builtin: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -457,6 +464,22 @@ impl Manifest {
                 Some(valid_endpoint(e).map_err(|m| err("endpoint", m))?)
             }
         };
+        if let Some(b) = &raw.builtin {
+            if !valid_name(b) {
+                return Err(err(
+                    "builtin",
+                    format!("{b:?} is not a builtin name: use letters, digits, '-', '_' and '.'"),
+                ));
+            }
+            if endpoint.is_some() {
+                return Err(err(
+                    "builtin",
+                    "a builtin runs in the host's process, a remote `endpoint` on another \
+                     machine: give one of them"
+                        .into(),
+                ));
+            }
+        }
         let program = match (&raw.command, &raw.path) {
             _ if endpoint.is_some() => Program {
                 command: PathBuf::new(),
@@ -475,11 +498,17 @@ impl Manifest {
                 let file = inside(dir, p).map_err(|m| err("path", m))?;
                 interpreter_for(&raw.language, &file, raw.args.clone())
             }
+            // Served in process, or not at all when the host lacks the builtin.
+            (None, None) if raw.builtin.is_some() => Program {
+                command: PathBuf::new(),
+                args: Vec::new(),
+            },
             (None, None) => {
                 return Err(err(
                     "",
-                    "needs `command` (a program to run), `path` (the worker's entry file) or \
-                     `endpoint` (a remote gRPC worker)"
+                    "needs `command` (a program to run), `path` (the worker's entry file), \
+                     `endpoint` (a remote gRPC worker) or `builtin` (a handler compiled into \
+                     the host)"
                         .into(),
                 ))
             }
@@ -667,6 +696,7 @@ impl Manifest {
             handshake_timeout,
             shutdown_grace,
             smoke,
+            builtin: raw.builtin,
         })
     }
 
@@ -703,6 +733,7 @@ impl Manifest {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             smoke: Vec::new(),
+            builtin: None,
         }
     }
 
@@ -926,6 +957,13 @@ mod tests {
     }
 
     #[test]
+    fn a_builtin_needs_no_command() {
+        let m = parse(&format!(r#"{{{MIN},"builtin":"crypto"}}"#)).unwrap();
+        assert_eq!(m.builtin.as_deref(), Some("crypto"));
+        assert!(m.program.command.as_os_str().is_empty());
+    }
+
+    #[test]
     fn smoke_calls_are_read_with_what_they_expect() {
         let m = parse(&format!(
             r#"{{{MIN},"path":"w","smoke":[
@@ -1118,6 +1156,16 @@ mod tests {
                 "whitespace",
             ),
             ("{not json", "", "key must be a string"),
+            (
+                &format!(r#"{{{MIN},"builtin":"no good"}}"#),
+                "builtin",
+                "not a builtin name",
+            ),
+            (
+                &format!(r#"{{{MIN},"builtin":"crypto","endpoint":"http://h:1"}}"#),
+                "builtin",
+                "give one of them",
+            ),
         ];
         for (body, field, word) in cases {
             let e = parse(body).expect_err(body);

@@ -137,6 +137,8 @@ pub(crate) struct Inner {
     /// Every deployer's events, forwarded.
     pub(crate) deploy_events: broadcast::Sender<DeployEvent>,
     pub(crate) state: Option<StateStore>,
+    /// Handlers compiled into the host, by the name manifests give as `builtin`.
+    builtins: std::sync::RwLock<HashMap<String, Arc<dyn Handler>>>,
 }
 
 impl Inner {
@@ -232,6 +234,7 @@ impl Runtime {
                 events: Events::new(),
                 deploy_events: broadcast::channel(EVENT_BUFFER).0,
                 state,
+                builtins: std::sync::RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -265,6 +268,49 @@ impl Runtime {
                 });
                 continue;
             }
+            if let Some(b) = m.builtin.clone() {
+                if let Some(handler) = self.builtin(&b) {
+                    let served = handler.methods();
+                    let missing: Vec<&String> = m
+                        .capabilities
+                        .iter()
+                        .filter(|c| !served.contains(c))
+                        .collect();
+                    if !missing.is_empty() {
+                        report.errors.push(LoadError::Manifest(crate::ManifestError {
+                            file: m.file.clone(),
+                            field: Some("capabilities".into()),
+                            message: format!(
+                                "the builtin {b:?} does not serve {missing:?} (it serves {served:?})"
+                            ),
+                        }));
+                        continue;
+                    }
+                    tracing::info!(module = %m.name, builtin = %b, "served in process");
+                    let name = m.name.clone();
+                    self.inner.insert(
+                        &name,
+                        Slot::Mounted(Module::in_process(Arc::new(m), handler)),
+                    );
+                    report.ready.push(name);
+                    continue;
+                }
+                if m.program.command.as_os_str().is_empty() {
+                    report
+                        .errors
+                        .push(LoadError::Manifest(crate::ManifestError {
+                            file: m.file.clone(),
+                            field: Some("builtin".into()),
+                            message: format!(
+                                "module {:?} is the builtin {b:?}, which this host does not have \
+                             (it has: {}), and gives no `command` or `path` to run it as a worker",
+                                m.name,
+                                self.builtins().join(", ")
+                            ),
+                        }));
+                    continue;
+                }
+            }
             let (module, err) = self.load_module(Arc::new(m), &mut report).await;
             // File fallbacks are started with their module: wait for them too.
             started.extend(module.file_fallbacks.iter().cloned());
@@ -296,6 +342,42 @@ impl Runtime {
             }
         }
         report
+    }
+
+    /// Makes `handler` the builtin `name`: a module whose manifest says `"builtin": name`
+    /// and is loaded after this ([`Runtime::load_dir`]) is served by it in this process,
+    /// with no worker, under the manifest's name, version and fallbacks. A builtin
+    /// registered again replaces the first for modules loaded later.
+    pub fn register_builtin(&self, name: &str, handler: Arc<dyn Handler>) {
+        self.inner
+            .builtins
+            .write()
+            .expect("builtins lock")
+            .insert(name.to_owned(), handler);
+    }
+
+    /// The builtin registered under `name`.
+    fn builtin(&self, name: &str) -> Option<Arc<dyn Handler>> {
+        self.inner
+            .builtins
+            .read()
+            .expect("builtins lock")
+            .get(name)
+            .cloned()
+    }
+
+    /// The names of the registered builtins, sorted.
+    pub fn builtins(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .builtins
+            .read()
+            .expect("builtins lock")
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
     }
 
     /// Serves a module in the host's own process with `handler`: no process hop.
