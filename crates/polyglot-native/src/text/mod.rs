@@ -1,0 +1,17 @@
+//! Text at scale: JSON validation and canonical or pretty re-serialization of large
+//! documents, regular expressions over large texts, and the `text` handler.
+//!
+//! # Layout
+//! - `json`: [`json_format`], [`json_validate`], [`JsonStyle`].
+//! - `pattern`: [`Pattern`], a regex with a compiled-size limit: [`Pattern::find_all`],
+//!   [`Pattern::count`], [`Pattern::replace`].
+//! - `handler`: [`handler()`], the methods `jsonFormat`, `jsonValidate`,
+//!   `regexFindAll`, `regexCount`, `regexReplace`.
+
+mod handler;
+mod json;
+mod pattern;
+
+pub use handler::{handler, worker, MODULE};
+pub use json::{json_format, json_validate, JsonStyle, UnknownStyle};
+pub use pattern::{Match, Pattern, REGEX_SIZE_LIMIT};
