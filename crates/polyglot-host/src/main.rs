@@ -68,6 +68,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
 
+    /// Run every module as worker processes, even those whose manifest names a builtin
+    /// (a handler compiled into this host, served in its own process by default).
+    #[arg(long, global = true)]
+    no_builtins: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -267,6 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         drain_timeout,
         api_key,
         tls_ca,
+        no_builtins,
         command,
         ..
     } = cli;
@@ -355,6 +361,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => Runtime::new(config),
     };
+    if !no_builtins {
+        register_builtins(&runtime);
+    }
     let quiet = listener.is_none();
     let report = runtime.load_dir(&dir).await;
     for e in &report.errors {
@@ -388,6 +397,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     runtime.shutdown().await;
     Ok(code)
+}
+
+/// The handlers compiled into this host, served in its own process to the modules whose
+/// manifest names them as `builtin`.
+fn register_builtins(runtime: &Runtime) {
+    use polyglot_native::{compress, crypto, text};
+    runtime.register_builtin(crypto::MODULE, std::sync::Arc::new(crypto::handler()));
+    runtime.register_builtin(compress::MODULE, std::sync::Arc::new(compress::handler()));
+    runtime.register_builtin(text::MODULE, std::sync::Arc::new(text::handler()));
 }
 
 /// The address `serve` listens on by default.

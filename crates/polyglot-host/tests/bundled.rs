@@ -167,3 +167,144 @@ fn kill9(pid: u32) {
         libc::kill(pid as i32, libc::SIGKILL);
     }
 }
+
+/// The bundled native modules (crypto-rust, compress-rust, text-rust) answer alike in
+/// the host's process (their builtins registered, as `polyglot-host` does) and as worker
+/// processes (built from the same crate, as `polyglot-host --no-builtins` runs them); and
+/// what one form encrypts or compresses, the other reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_modules_answer_alike_in_process_and_as_workers() {
+    use polyglot_native::{compress, crypto, text};
+    let workers = bundled().await;
+    let in_process = Runtime::new(RuntimeConfig::default());
+    in_process.register_builtin(crypto::MODULE, std::sync::Arc::new(crypto::handler()));
+    in_process.register_builtin(compress::MODULE, std::sync::Arc::new(compress::handler()));
+    in_process.register_builtin(text::MODULE, std::sync::Arc::new(text::handler()));
+    let report = in_process
+        .load_dir(&support::repo().join("polyglot-modules"))
+        .await;
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    for m in ["crypto-rust", "compress-rust", "text-rust"] {
+        assert!(in_process.module(m).unwrap().in_process, "{m} in process");
+        assert!(!workers.module(m).unwrap().in_process, "{m} as workers");
+    }
+    let key = json!({"$bytes": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="});
+    let salt = json!({"$bytes": "c2FsdHNhbHQ="});
+    let calls = [
+        ("crypto-rust", "blake3", json!(["abc"])),
+        (
+            "crypto-rust",
+            "blake3",
+            json!({"data": "abc", "key": key, "length": 64}),
+        ),
+        (
+            "crypto-rust",
+            "blake3",
+            json!({"data": "", "context": "polyglot test", "raw": true}),
+        ),
+        (
+            "crypto-rust",
+            "deriveKey",
+            json!({"password": "hunter2", "salt": salt}),
+        ),
+        (
+            "crypto-rust",
+            "decrypt",
+            json!({"data": {"$bytes": "AAAA"}, "key": key}),
+        ),
+        (
+            "crypto-rust",
+            "encrypt",
+            json!({"data": "x", "key": {"$bytes": "AAE="}}),
+        ),
+        (
+            "compress-rust",
+            "decompress",
+            json!([{"$bytes": "bm90IHpzdGQ="}]),
+        ),
+        (
+            "text-rust",
+            "jsonFormat",
+            json!({"text": "{\"b\": [1, 2.50, \"\\u00e9\"], \"a\": null}"}),
+        ),
+        (
+            "text-rust",
+            "jsonFormat",
+            json!({"text": "{\"b\": 1, \"a\": {\"d\": [], \"c\": {}}}", "style": "pretty"}),
+        ),
+        (
+            "text-rust",
+            "jsonFormat",
+            json!({"text": "{\"a\": \n [1,, 2]}"}),
+        ),
+        ("text-rust", "jsonValidate", json!(["[1, 2"])),
+        (
+            "text-rust",
+            "regexCount",
+            json!(["[a-z]+@[a-z]+\\.com", "a@b.com, c@d.com; x@y.org"]),
+        ),
+        (
+            "text-rust",
+            "regexFindAll",
+            json!(["(\\w+)@(\\w+)", "me@host you@there"]),
+        ),
+        (
+            "text-rust",
+            "regexReplace",
+            json!(["(\\w+)@(\\w+)", "me@host", "$2 at $1"]),
+        ),
+        ("text-rust", "regexCount", json!(["(unclosed", "x"])),
+        ("text-rust", "slugify", json!(["Héllo, Wörld!"])),
+    ];
+    for (module, method, params) in calls {
+        let a = in_process
+            .call(module, method, Value::from(params.clone()))
+            .await;
+        let b = workers
+            .call(module, method, Value::from(params.clone()))
+            .await;
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(a.value, b.value, "{module}.{method}({params})"),
+            (Err(CallError::Remote { code: a, .. }), Err(CallError::Remote { code: b, .. })) => {
+                assert_eq!(a, b, "{module}.{method}({params})")
+            }
+            (a, b) => panic!("{module}.{method}({params}): in process {a:?}, worker {b:?}"),
+        }
+    }
+    // Sealed and compressed in one form, opened in the other, both ways.
+    let plain = "attack at dawn ".repeat(1000);
+    for (seal, open) in [(&in_process, &workers), (&workers, &in_process)] {
+        let sealed = seal
+            .call(
+                "crypto-rust",
+                "encrypt",
+                Value::from(json!({"data": plain, "key": key, "aad": "v1"})),
+            )
+            .await
+            .unwrap()
+            .value;
+        let mut params = std::collections::BTreeMap::new();
+        params.insert("data".into(), sealed);
+        params.insert("key".into(), Value::from(key.clone()));
+        params.insert("aad".into(), Value::from("v1"));
+        let opened = open
+            .call("crypto-rust", "decrypt", Value::Map(params))
+            .await
+            .unwrap()
+            .value;
+        assert_eq!(opened, Value::Bytes(plain.clone().into_bytes()));
+        let packed = seal
+            .call("compress-rust", "compress", Value::from(json!([plain, 19])))
+            .await
+            .unwrap()
+            .value;
+        let unpacked = open
+            .call("compress-rust", "decompress", Value::Array(vec![packed]))
+            .await
+            .unwrap()
+            .value;
+        assert_eq!(unpacked, Value::Bytes(plain.clone().into_bytes()));
+    }
+    in_process.shutdown().await;
+    workers.shutdown().await;
+}

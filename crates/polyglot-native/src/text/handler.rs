@@ -1,5 +1,6 @@
 //! The `text` handler: `jsonFormat`, `jsonValidate`, `regexFindAll`, `regexCount`,
-//! `regexReplace`. Params and results are described in the crate README.
+//! `regexReplace`, and the word methods of `words`. Params and results are described in
+//! the crate README.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,8 +59,8 @@ pub fn handler() -> Worker {
 pub fn worker(module: impl Into<String>) -> Worker {
     let cache = Arc::new(PatternCache::default());
     let (c1, c2, c3) = (cache.clone(), cache.clone(), cache);
-    Worker::new(module, env!("CARGO_PKG_VERSION"))
-        .max_concurrency(crate::MAX_CONCURRENCY)
+    let w = Worker::new(module, env!("CARGO_PKG_VERSION")).max_concurrency(crate::MAX_CONCURRENCY);
+    super::words::methods(w)
         .method("jsonFormat", |p: Value, _| json_format_method(p))
         .method("jsonValidate", |p: Value, _| json_validate_method(p))
         .method("regexFindAll", move |p: Value, _| find_all(c1.clone(), p))

@@ -5,13 +5,17 @@
 //! - `json`: [`json_format`], [`json_validate`], [`JsonStyle`].
 //! - `pattern`: [`Pattern`], a regex with a compiled-size limit: [`Pattern::find_all`],
 //!   [`Pattern::count`], [`Pattern::replace`].
+//! - `words`: [`stats`], [`word_frequencies`], [`slugify`]: word statistics.
 //! - `handler`: [`handler()`], the methods `jsonFormat`, `jsonValidate`,
-//!   `regexFindAll`, `regexCount`, `regexReplace`.
+//!   `regexFindAll`, `regexCount`, `regexReplace`, and `echo`, `stats`,
+//!   `wordFrequencies`, `slugify`.
 
 mod handler;
 mod json;
 mod pattern;
+mod words;
 
 pub use handler::{handler, worker, MODULE};
 pub use json::{json_format, json_validate, JsonStyle, UnknownStyle};
 pub use pattern::{Match, Pattern, REGEX_SIZE_LIMIT};
+pub use words::{slugify, stats, word_frequencies};

@@ -1,5 +1,6 @@
-//! `text-rust`: text statistics, the bundled example module. Its methods give exactly
-//! the outputs of `text-python` (its fallback), so callers cannot tell which served.
+//! Word statistics: `echo`, `stats`, `wordFrequencies` and `slugify`, the methods the
+//! bundled `text-rust` module has always served, with exactly the outputs of its Python
+//! fallback `text-python`, so callers cannot tell which served.
 //!
 //! - `echo(value)`: the value unchanged.
 //! - `stats(text)`: `{bytes, chars, words, lines}`.
@@ -14,14 +15,12 @@
 //! character both Unicode versions (Python's and this crate's) assign alike.
 
 use std::collections::HashMap;
-use std::process::ExitCode;
 
 use polyglot_worker::{arg, arg_str, opt_arg, MethodError, Value, Worker};
 
-fn main() -> ExitCode {
-    Worker::new("text-rust", env!("CARGO_PKG_VERSION"))
-        .max_concurrency(64)
-        .method("echo", |p: Value, _| async move { echo(p) })
+/// Adds the word methods to `w`.
+pub(crate) fn methods(w: Worker) -> Worker {
+    w.method("echo", |p: Value, _| async move { echo(p) })
         .method("stats", |p: Value, _| async move { Ok(stats(text(&p)?)) })
         .method("wordFrequencies", |p: Value, _| async move {
             let top = match opt_arg(&p, 1, "top") {
@@ -37,7 +36,6 @@ fn main() -> ExitCode {
         .method("slugify", |p: Value, _| async move {
             Ok(Value::from(slugify(text(&p)?)))
         })
-        .serve()
 }
 
 /// Exactly one argument, positional or named `value`.
@@ -84,7 +82,8 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
-fn stats(text: &str) -> Value {
+/// `{bytes, chars, words, lines}` of `text`.
+pub fn stats(text: &str) -> Value {
     let newlines = text.matches('\n').count();
     let lines = newlines + usize::from(!text.is_empty() && !text.ends_with('\n'));
     let mut m = polyglot_worker::Map::new();
@@ -95,7 +94,8 @@ fn stats(text: &str) -> Value {
     Value::Map(m)
 }
 
-fn word_frequencies(text: &str, top: usize) -> Value {
+/// The `top` most frequent words of `text`, most frequent first, ties by word.
+pub fn word_frequencies(text: &str, top: usize) -> Value {
     let mut counts: HashMap<String, u64> = HashMap::new();
     for w in words(text) {
         *counts.entry(w).or_default() += 1;
@@ -110,7 +110,8 @@ fn word_frequencies(text: &str, top: usize) -> Value {
     )
 }
 
-fn slugify(text: &str) -> String {
+/// Lowercase words of `text` joined by `-`.
+pub fn slugify(text: &str) -> String {
     let lower = text.to_lowercase();
     let parts: Vec<&str> = lower
         .split(|c: char| !is_word_char(c))
