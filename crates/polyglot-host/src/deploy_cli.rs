@@ -447,15 +447,15 @@ async fn deploy(
     // The host reads the folder: send it whole, as this machine sees it.
     let path = std::fs::canonicalize(&args.path).unwrap_or_else(|_| args.path.clone());
     // Watch first: every event of this deployment arrives, however fast it goes.
-    let mut events = match c.watch_deployments(vec![args.module.clone()]).await {
-        Ok(e) => Some(e),
-        Err(s) if args.detach => {
-            tracing::debug!(error = %s, "no deployment events; not following");
-            None
-        }
-        Err(s) => {
-            eprintln!("{}", describe(&s));
-            return Ok(ExitCode::FAILURE);
+    let mut events = if args.detach {
+        None
+    } else {
+        match c.watch_deployments(vec![args.module.clone()]).await {
+            Ok(e) => Some(e),
+            Err(s) => {
+                eprintln!("{}", describe(&s));
+                return Ok(ExitCode::FAILURE);
+            }
         }
     };
     let req = pb::DeployRequest {
@@ -479,7 +479,7 @@ async fn deploy(
         path.display(),
         strategy_flag(args.strategy)
     );
-    let Some(events) = events.as_mut().filter(|_| !args.detach) else {
+    let Some(events) = events.as_mut() else {
         if let Some(s) = &r.status {
             print!("{}", table::render_deployments(std::slice::from_ref(s)));
         }

@@ -732,3 +732,34 @@ fn now_ms() -> u64 {
         .unwrap()
         .as_millis() as u64
 }
+
+/// `deploy --detach` returns once the rollout started: a blue-green deployment is still
+/// in its grace period when the command exits, and `status` shows it there.
+#[tokio::test]
+async fn deploy_detach_returns_while_the_rollout_goes_on() {
+    let (mods, _releases, v2) = two_versions(json!({}));
+    let host = serve(&mods, &[]);
+    let path = v2.display().to_string();
+    let out = cli(
+        &host,
+        &[
+            "deploy",
+            "w",
+            "--path",
+            &path,
+            "--strategy",
+            "blue-green",
+            "--grace",
+            "10m",
+            "--detach",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("deploying w 2.0.0"), "{stdout}");
+    let out = cli(&host, &["status", "w", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["active"], "2.0.0", "{v:#}");
+    assert_eq!(v[0]["rollout"]["phase"], "grace", "{v:#}");
+    assert_eq!(v[0]["rollout"]["strategy"], "blue_green", "{v:#}");
+}
