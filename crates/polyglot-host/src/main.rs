@@ -406,6 +406,10 @@ fn register_builtins(runtime: &Runtime) {
     runtime.register_builtin(crypto::MODULE, std::sync::Arc::new(crypto::handler()));
     runtime.register_builtin(compress::MODULE, std::sync::Arc::new(compress::handler()));
     runtime.register_builtin(text::MODULE, std::sync::Arc::new(text::handler()));
+    runtime.register_builtin(
+        polyglot_dsp::MODULE,
+        std::sync::Arc::new(polyglot_dsp::handler()),
+    );
 }
 
 /// The address `serve` listens on by default.

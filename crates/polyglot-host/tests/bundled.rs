@@ -168,7 +168,7 @@ fn kill9(pid: u32) {
     }
 }
 
-/// The bundled native modules (crypto-rust, compress-rust, text-rust) answer alike in
+/// The bundled native modules (crypto-rust, compress-rust, text-rust, dsp-cpp) answer alike in
 /// the host's process (their builtins registered, as `polyglot-host` does) and as worker
 /// processes (built from the same crate, as `polyglot-host --no-builtins` runs them); and
 /// what one form encrypts or compresses, the other reads.
@@ -180,11 +180,15 @@ async fn native_modules_answer_alike_in_process_and_as_workers() {
     in_process.register_builtin(crypto::MODULE, std::sync::Arc::new(crypto::handler()));
     in_process.register_builtin(compress::MODULE, std::sync::Arc::new(compress::handler()));
     in_process.register_builtin(text::MODULE, std::sync::Arc::new(text::handler()));
+    in_process.register_builtin(
+        polyglot_dsp::MODULE,
+        std::sync::Arc::new(polyglot_dsp::handler()),
+    );
     let report = in_process
         .load_dir(&support::repo().join("polyglot-modules"))
         .await;
     assert!(report.errors.is_empty(), "{:#?}", report.errors);
-    for m in ["crypto-rust", "compress-rust", "text-rust"] {
+    for m in ["crypto-rust", "compress-rust", "text-rust", "dsp-cpp"] {
         assert!(in_process.module(m).unwrap().in_process, "{m} in process");
         assert!(!workers.module(m).unwrap().in_process, "{m} as workers");
     }
@@ -255,6 +259,26 @@ async fn native_modules_answer_alike_in_process_and_as_workers() {
         ),
         ("text-rust", "regexCount", json!(["(unclosed", "x"])),
         ("text-rust", "slugify", json!(["Héllo, Wörld!"])),
+        (
+            "dsp-cpp",
+            "fir",
+            json!({"samples": [1.0, 0.5, -0.25, 0.0, 2.0], "taps": [0.5, 0.25, 0.125]}),
+        ),
+        (
+            "dsp-cpp",
+            "lowpassTaps",
+            json!({"cutoffHz": 1000.0, "sampleRateHz": 48000.0, "numTaps": 31}),
+        ),
+        (
+            "dsp-cpp",
+            "resample",
+            json!({"samples": [0.0, 1.0, 0.0, -1.0, 0.0, 1.0], "fromRate": 48000, "toRate": 32000}),
+        ),
+        (
+            "dsp-cpp",
+            "resample",
+            json!({"samples": [0.0], "fromRate": 0, "toRate": 32000}),
+        ),
     ];
     for (module, method, params) in calls {
         let a = in_process
