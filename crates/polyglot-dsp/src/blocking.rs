@@ -15,17 +15,5 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    if cost < INLINE_WORK {
-        return Ok(work());
-    }
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => match runtime.spawn_blocking(work).await {
-            Ok(out) => Ok(out),
-            // A panic in the work is re-raised here, where the serve loop (or the host)
-            // turns it into an `INTERNAL` answer like any other method's panic.
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(MethodError::internal(format!("the work was not run: {e}"))),
-        },
-        Err(_) => Ok(work()),
-    }
+    polyglot_worker::offload(cost >= INLINE_WORK, work).await
 }

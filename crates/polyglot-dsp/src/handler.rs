@@ -77,7 +77,7 @@ async fn lowpass_taps_method(params: Value) -> MethodResult {
     let cutoff_hz = p.f64("cutoffHz")?;
     let sample_rate_hz = p.f64("sampleRateHz")?;
     let num_taps = p.usize("numTaps")?;
-    let window = match p.opt_str("window")?.as_deref() {
+    let window = match p.opt_text("window")?.as_deref() {
         None | Some("blackman") => Window::Blackman,
         Some("hamming") => Window::Hamming,
         Some(other) => {

@@ -16,17 +16,5 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    if size < INLINE_LIMIT {
-        return Ok(work());
-    }
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => match runtime.spawn_blocking(work).await {
-            Ok(out) => Ok(out),
-            // A panic in the work is re-raised here, where the serve loop turns it into
-            // an `INTERNAL` answer like any other method's panic.
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(MethodError::internal(format!("the work was not run: {e}"))),
-        },
-        Err(_) => Ok(work()),
-    }
+    polyglot_worker::offload(size >= INLINE_LIMIT, work).await
 }

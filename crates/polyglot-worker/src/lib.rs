@@ -15,6 +15,8 @@
 //!
 //! # Layout
 //! - `handler`: [`Handler`], [`Worker`], and argument helpers ([`arg`], [`arg_str`]).
+//! - `params`: [`Params`], reading named or positional params with errors naming them.
+//! - `offload`: [`offload`], CPU-heavy method bodies on tokio's blocking pool.
 //! - `context`: [`Context`], progress, logs and cancellation for a running call.
 //! - `serve`: [`serve_io`], the protocol loop over any byte stream, and [`Worker::serve`].
 //! - `output`: the batched writer of the protocol stream.
@@ -28,7 +30,9 @@ mod error;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod handler;
+mod offload;
 mod output;
+mod params;
 mod serve;
 mod stdio;
 
@@ -39,5 +43,7 @@ pub use grpc::CODEC_METADATA;
 pub use handler::{
     arg, arg_str, opt_arg, BoxFuture, Handler, MethodResult, Worker, DEFAULT_MAX_CONCURRENCY,
 };
+pub use offload::offload;
+pub use params::{invalid_param, Params};
 pub use polyglot_protocol::{Codec, Id, LogLevel, Map, Value};
 pub use serve::{handshake_for, serve_io, Ended, ServeOptions};
