@@ -106,7 +106,17 @@ def test_bad_top_is_invalid_params(top: Any) -> None:
 
 
 def test_served_methods_and_params() -> None:
-    assert tp.worker.methods == ["echo", "slugify", "stats", "wordFrequencies"]
+    assert tp.worker.methods == [
+        "echo",
+        "jsonFormat",
+        "jsonValidate",
+        "regexCount",
+        "regexFindAll",
+        "regexReplace",
+        "slugify",
+        "stats",
+        "wordFrequencies",
+    ]
     session = run_session(tp.worker, [
         {"id": 1, "method": "wordFrequencies", "params": {"text": "b a b"}},
         {"id": 2, "method": "wordFrequencies", "params": ["b a b", 1]},

@@ -1,21 +1,36 @@
 //! Benchmarks of this crate's operations against the raw libraries, measured in the same
-//! run: `cargo bench -p polyglot-native --bench native`.
+//! run: `cargo bench -p polyglot-native --bench native [aes|blake3|zstd|json|regex|calls]`.
 //!
 //! Each case runs its variants interleaved (ours, then each baseline, round after round)
 //! and keeps each variant's best time, so a machine busy with other work slows every
 //! variant alike and the ratios stay meaningful. A case stops after its time budget or
-//! its maximum rounds. The whole run takes about a minute.
+//! its maximum rounds.
 //!
-//! The table: throughput of each variant in MB/s (10^6 bytes per second of input) and
-//! the ratio of its speed to ours (`ours / baseline` > 1 means ours is faster).
+//! The first table: throughput of each variant in MB/s (10^6 bytes per second of input)
+//! and the ratio of its speed to ours (`baseline time / our time`: above 1, ours is
+//! faster).
+//!
+//! Then the programs outside this process, each run once after the in-process cases:
+//! Node.js 20 (`node_baseline.js`: crypto, zlib, JSON, RegExp on the same inputs),
+//! `openssl speed` and `zstd -b`; then the price of a call through `polyglot_core`'s
+//! runtime, in-process and to a worker process. The last table puts our figures beside
+//! theirs, as `ours / theirs` speed (above 1: ours is faster), and against the targets.
+//! A program that is not installed is reported as missing and its rows left out. The
+//! whole run takes about a minute and a half.
 
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use polyglot_core::Value;
 use polyglot_native::{compress, crypto, text};
 
-/// A case's time budget: enough rounds for a stable best time on a quiet machine.
-const BUDGET: Duration = Duration::from_millis(1500);
+/// A case's time budget: enough rounds for a stable best time on a quiet machine, and
+/// for a few quiet moments on a machine shared with builds (1.5 s was not: the best
+/// time of a JSON case moved by half between runs).
+const BUDGET: Duration = Duration::from_millis(2500);
 /// Every case runs at least this many rounds, whatever the budget says.
 const MIN_ROUNDS: usize = 5;
 /// And at most this many.
@@ -28,6 +43,8 @@ type Run<'a> = Box<dyn FnMut() + 'a>;
 struct Case<'a> {
     name: String,
     bytes: usize,
+    /// Our time from another case, when this case holds only baselines.
+    ours: Option<f64>,
     variants: Vec<(&'static str, Run<'a>)>,
 }
 
@@ -36,13 +53,34 @@ impl<'a> Case<'a> {
         Case {
             name: name.into(),
             bytes,
+            ours: None,
             variants: Vec::new(),
         }
+    }
+    /// Baselines only, compared with `ours` (seconds) measured in another case.
+    fn against(mut self, ours: f64) -> Case<'a> {
+        self.ours = Some(ours);
+        self
     }
     fn with(mut self, label: &'static str, f: impl FnMut() + 'a) -> Case<'a> {
         self.variants.push((label, Box::new(f)));
         self
     }
+}
+
+/// Our figures (best times in seconds) that the summary compares with the programs
+/// outside this process and with the targets; `None` for cases left out by the filter.
+#[derive(Default)]
+struct Figures {
+    aes_seal: [Option<f64>; 2],
+    aes_open: [Option<f64>; 2],
+    /// Ours, raw one thread, raw `update_rayon`, for 1 MB and 64 MB.
+    blake3: [Option<[f64; 3]>; 2],
+    zstd: [Option<f64>; 2],
+    json_compact: Option<f64>,
+    json_pretty: Option<f64>,
+    json_canonical: Option<f64>,
+    regex_count: Option<f64>,
 }
 
 /// Best time per variant, in seconds.
@@ -64,12 +102,13 @@ fn measure(case: &mut Case<'_>) -> Vec<f64> {
     best
 }
 
-fn report(mut case: Case<'_>) {
+/// Measures `case`, prints its rows, and returns each variant's best time in seconds.
+fn report(mut case: Case<'_>) -> Vec<f64> {
     let best = measure(&mut case);
-    let ours = best[0];
+    let ours = case.ours.unwrap_or(best[0]);
     let mbps = |secs: f64| case.bytes as f64 / secs / MB as f64;
     for (i, (label, _)) in case.variants.iter().enumerate() {
-        let ratio = if i == 0 {
+        let ratio = if i == 0 && case.ours.is_none() {
             String::from("-")
         } else {
             format!("{:.2}", best[i] / ours)
@@ -83,6 +122,7 @@ fn report(mut case: Case<'_>) {
             ratio
         );
     }
+    best
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), so runs compare alike.
@@ -149,7 +189,7 @@ fn log_lines(n: usize) -> String {
     s
 }
 
-fn aes_cases(len: usize) {
+fn aes_cases(len: usize, fig: &mut Figures) {
     let key = [0x42u8; 32];
     let nonce = [7u8; 12];
     let plaintext = noise(len);
@@ -171,7 +211,8 @@ fn aes_cases(len: usize) {
     } else {
         format!("{len} B")
     };
-    report(
+    let slot = usize::from(len > MB);
+    let seal = report(
         Case::new(format!("AES-256-GCM seal {size}"), len)
             .with("ours (aws-lc-rs, out of place)", || {
                 black_box(ours.encrypt(black_box(&plaintext), b"").unwrap());
@@ -206,11 +247,12 @@ fn aes_cases(len: usize) {
                 black_box(buf);
             }),
     );
+    fig.aes_seal[slot] = Some(seal[0]);
 
     let sealed = ours.encrypt(&plaintext, b"").unwrap();
     let (n, body) = sealed.split_at(12);
     let n: [u8; 12] = n.try_into().unwrap();
-    report(
+    let open = report(
         Case::new(format!("AES-256-GCM open {size}"), len)
             .with("ours (aws-lc-rs, out of place)", || {
                 black_box(ours.decrypt(black_box(&sealed), b"").unwrap());
@@ -247,6 +289,7 @@ fn aes_cases(len: usize) {
                 black_box(buf);
             }),
     );
+    fig.aes_open[slot] = Some(open[0]);
 }
 
 /// Sealing and opening again in one buffer kept across rounds: the libraries' pure
@@ -349,9 +392,9 @@ fn aes_in_place_cases(len: usize) {
     );
 }
 
-fn blake3_cases(len: usize) {
+fn blake3_cases(len: usize, fig: &mut Figures) {
     let data = noise(len);
-    report(
+    let best = report(
         Case::new(format!("BLAKE3 {} MB", len / MB), len)
             .with("ours (parallel from 256 KiB)", || {
                 black_box(crypto::blake3(black_box(&data)));
@@ -367,6 +410,7 @@ fn blake3_cases(len: usize) {
                 );
             }),
     );
+    fig.blake3[usize::from(len > MB)] = Some([best[0], best[1], best[2]]);
 }
 
 /// Where one thread and all threads cross: the measurement behind
@@ -390,10 +434,10 @@ fn blake3_threshold() {
     }
 }
 
-fn zstd_cases(doc: &str) {
+fn zstd_cases(doc: &str, fig: &mut Figures) {
     let data = doc.as_bytes();
-    for level in [1, 3] {
-        report(
+    for (i, level) in [1, 3].into_iter().enumerate() {
+        let best = report(
             Case::new(
                 format!("zstd compress 10 MB JSON, level {level}"),
                 data.len(),
@@ -417,6 +461,7 @@ fn zstd_cases(doc: &str) {
                 black_box(c.compress(black_box(data)).unwrap());
             }),
         );
+        fig.zstd[i] = Some(best[0]);
     }
     let packed = compress::compress(data, 3).unwrap();
     println!(
@@ -436,34 +481,86 @@ fn zstd_cases(doc: &str) {
     );
 }
 
-fn json_cases(doc: &str) {
+fn json_cases(doc: &str, fig: &mut Figures) {
     let data = doc.as_bytes();
-    report(
-        Case::new("JSON parse + canonical 10 MB", data.len())
-            .with("ours (borrowed tree, sorted)", || {
-                black_box(text::json_format(black_box(data), text::JsonStyle::Canonical).unwrap());
+    let compact = report(
+        Case::new("JSON parse + compact 10 MB", data.len())
+            .with("ours (scan and copy tokens)", || {
+                black_box(text::json_format(black_box(data), text::JsonStyle::Compact).unwrap());
             })
-            .with("serde_json raw Value round trip", || {
+            .with("serde_json transcode", || {
+                let mut de = serde_json::Deserializer::from_slice(black_box(data));
+                let mut out = Vec::with_capacity(data.len());
+                serde_transcode::transcode(&mut de, &mut serde_json::Serializer::new(&mut out))
+                    .unwrap();
+                de.end().unwrap();
+                black_box(String::from_utf8(out).unwrap());
+            })
+            .with("sonic-rs transcode (SIMD)", || {
+                let mut de = sonic_rs::Deserializer::from_slice(black_box(data));
+                let mut out = Vec::with_capacity(data.len());
+                serde_transcode::transcode(&mut de, &mut sonic_rs::Serializer::new(&mut out))
+                    .unwrap();
+                de.end().unwrap();
+                black_box(String::from_utf8(out).unwrap());
+            }),
+    );
+    fig.json_compact = Some(compact[0]);
+    let pretty = report(
+        Case::new("JSON parse + pretty 10 MB", data.len())
+            .with("ours (scan and copy tokens)", || {
+                black_box(text::json_format(black_box(data), text::JsonStyle::Pretty).unwrap());
+            })
+            .with("serde_json transcode, pretty", || {
+                let mut de = serde_json::Deserializer::from_slice(black_box(data));
+                let mut out = Vec::with_capacity(2 * data.len());
+                serde_transcode::transcode(&mut de, &mut serde_json::Serializer::pretty(&mut out))
+                    .unwrap();
+                de.end().unwrap();
+                black_box(String::from_utf8(out).unwrap());
+            }),
+    );
+    fig.json_pretty = Some(pretty[0]);
+    let canonical = report(Case::new("JSON parse + canonical 10 MB", data.len()).with(
+        "ours (scan, sort at object close)",
+        || {
+            black_box(text::json_format(black_box(data), text::JsonStyle::Canonical).unwrap());
+        },
+    ));
+    // In a case of its own: it frees hundreds of MB of small allocations per round,
+    // after which the allocator hands out fresh pages, and our next round would pay
+    // their page faults (5-6 ms for 10 MB here) where no other JSON case does.
+    report(
+        Case::new("  (same output, vs the case above)", data.len())
+            .against(canonical[0])
+            .with("serde_json Value round trip", || {
+                // Without serde_json's `preserve_order`, `Value` objects are sorted maps:
+                // the same canonical output.
                 let v: serde_json::Value = serde_json::from_slice(black_box(data)).unwrap();
                 black_box(serde_json::to_string(&v).unwrap());
             }),
     );
+    fig.json_canonical = Some(canonical[0]);
     report(
         Case::new("JSON validate 10 MB", data.len())
-            .with("ours (no tree)", || {
+            .with("ours (scan only)", || {
                 text::json_validate(black_box(data)).unwrap();
             })
-            .with("serde_json raw parse to Value", || {
-                black_box(serde_json::from_slice::<serde_json::Value>(black_box(data)).unwrap());
+            .with("serde_json parse, IgnoredAny", || {
+                black_box(
+                    serde_json::from_slice::<serde::de::IgnoredAny>(black_box(data)).unwrap(),
+                );
             }),
     );
 }
 
-fn regex_cases(lines: &str) {
-    const EMAIL: &str = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}";
+/// The e-mail pattern of the regex cases, also given to Node's RegExp.
+const EMAIL: &str = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}";
+
+fn regex_cases(lines: &str, fig: &mut Figures) {
     let ours = text::Pattern::new(EMAIL).unwrap();
     let raw = regex::Regex::new(EMAIL).unwrap();
-    report(
+    let count = report(
         Case::new("regex e-mail count, 1M lines", lines.len())
             .with("ours", || {
                 black_box(ours.count(black_box(lines)));
@@ -472,6 +569,7 @@ fn regex_cases(lines: &str) {
                 black_box(raw.find_iter(black_box(lines)).count());
             }),
     );
+    fig.regex_count = Some(count[0]);
     report(
         Case::new("regex e-mail find all, 1M lines", lines.len())
             .with("ours (Match structs)", || {
@@ -481,6 +579,279 @@ fn regex_cases(lines: &str) {
                 black_box(raw.find_iter(black_box(lines)).collect::<Vec<_>>());
             }),
     );
+}
+
+/// What Node.js measured (`node_baseline.js`), times in seconds.
+struct NodeFigures {
+    version: String,
+    aes_seal: [f64; 2],
+    aes_open: [f64; 2],
+    gzip: [(f64, u64); 2],
+    json_round_trip: f64,
+    json_parse: f64,
+    regex_count: f64,
+    regex_matches: u64,
+}
+
+/// Runs `node benches/node_baseline.js <dir>` on the inputs written to `dir`.
+fn node_baseline(dir: &Path) -> Result<NodeFigures, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/node_baseline.js");
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("`node` could not be run ({e})"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`node {}` failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("node_baseline.js printed no JSON ({e})"))?;
+    let ms = |path: &str| {
+        v.pointer(path)
+            .and_then(serde_json::Value::as_f64)
+            .map(|ms| ms / 1e3)
+            .ok_or_else(|| format!("node_baseline.js printed no {path}"))
+    };
+    let int = |path: &str| {
+        v.pointer(path)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| format!("node_baseline.js printed no {path}"))
+    };
+    Ok(NodeFigures {
+        version: v["node"].as_str().unwrap_or("?").to_owned(),
+        aes_seal: [ms("/aes_gcm/seal_1mb_ms")?, ms("/aes_gcm/seal_64mb_ms")?],
+        aes_open: [ms("/aes_gcm/open_1mb_ms")?, ms("/aes_gcm/open_64mb_ms")?],
+        gzip: [
+            (ms("/gzip/level1_ms")?, int("/gzip/level1_bytes")?),
+            (ms("/gzip/level6_ms")?, int("/gzip/level6_bytes")?),
+        ],
+        json_round_trip: ms("/json/parse_stringify_ms")?,
+        json_parse: ms("/json/parse_ms")?,
+        regex_count: ms("/regex/count_ms")?,
+        regex_matches: int("/regex/matches")?,
+    })
+}
+
+/// `openssl speed -evp aes-256-gcm -bytes 1048576 -seconds 1`: AES-256-GCM encryption
+/// of 1 MiB buffers, in bytes per second. Its last line reads
+/// `AES-256-GCM    3039778.13k`, in thousands of bytes per second.
+fn openssl_speed() -> Result<(String, f64), String> {
+    let out = Command::new("openssl")
+        .args([
+            "speed",
+            "-evp",
+            "aes-256-gcm",
+            "-bytes",
+            "1048576",
+            "-seconds",
+            "1",
+        ])
+        .output()
+        .map_err(|e| format!("`openssl` could not be run ({e})"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let kilobytes = stdout
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("aes-256-gcm"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .last()?
+                .strip_suffix('k')?
+                .parse::<f64>()
+                .ok()
+        })
+        .next_back()
+        .ok_or_else(|| format!("no AES-256-GCM figure in `openssl speed` output: {stdout}"))?;
+    let version = Command::new("openssl")
+        .arg("version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    Ok((version, kilobytes * 1e3))
+}
+
+/// `zstd -b<level> <file>`: zstd's own benchmark, single-threaded, whole file as one
+/// frame, best of 3 seconds; its compression speed in MB/s (10^6 bytes). It redraws
+/// its result line with carriage returns; the last one reads
+/// ` |-doc.json :  10000056 ->    565723 (x17.68),  639.5 MB/s, 1214.6 MB/s`.
+fn zstd_cli(file: &Path, level: i32) -> Result<f64, String> {
+    let out = Command::new("zstd")
+        .arg(format!("-b{level}"))
+        .arg(file)
+        .output()
+        .map_err(|e| format!("`zstd` could not be run ({e})"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.split(['\r', '\n'])
+        .filter(|l| l.contains("->") && l.contains("MB/s"))
+        .filter_map(|l| {
+            let after = l.split_once("),")?.1;
+            after.split("MB/s").next()?.trim().parse::<f64>().ok()
+        })
+        .next_back()
+        .ok_or_else(|| format!("no speed in `zstd -b{level}` output: {text}"))
+}
+
+fn zstd_version() -> String {
+    Command::new("zstd")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .find(|w| w.starts_with('v'))
+                .map(|w| w.trim_end_matches(',').to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// Calls through a `polyglot_core::Runtime`: p50 and p99 latency in seconds.
+struct CallFigures {
+    /// `[in-process, worker process]` for an empty call and for 1 MB.
+    empty: [(f64, f64); 2],
+    one_mb: [(f64, f64); 2],
+}
+
+/// Warm-up and measured calls per path: enough for a stable p50 and p99 in a few
+/// seconds. Each measured call of one path is followed by the same call of the other,
+/// so both see the same machine.
+const EMPTY_CALLS: (usize, usize) = (1_000, 10_000);
+const ONE_MB_CALLS: (usize, usize) = (20, 300);
+
+/// The `polyglot-native` binary: beside this bench's executable (`target/<profile>/`),
+/// where cargo builds it for benches, or built now.
+fn worker_binary() -> Result<PathBuf, String> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("polyglot-native")));
+    let candidates = [
+        beside.clone(),
+        Some(PathBuf::from(env!("CARGO_BIN_EXE_polyglot-native"))),
+    ];
+    if let Some(found) = candidates.iter().flatten().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    println!("(building the polyglot-native binary for the worker-process calls)");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "polyglot-native",
+            "--bin",
+            "polyglot-native",
+        ])
+        .status()
+        .map_err(|e| format!("cargo build could not be run ({e})"))?;
+    let built = beside.filter(|p| p.is_file());
+    match (status.success(), built) {
+        (true, Some(p)) => Ok(p),
+        _ => Err("the polyglot-native binary could not be built".into()),
+    }
+}
+
+fn p50_p99(mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+fn call_overhead() -> Result<CallFigures, String> {
+    let binary = worker_binary()?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let manifests = [
+        (
+            "crypto-rust",
+            serde_json::json!({"name": "crypto-rust", "language": "rust", "version": "1.0.0",
+                               "builtin": "crypto"}),
+        ),
+        (
+            "crypto-worker",
+            serde_json::json!({"name": "crypto-worker", "language": "rust", "version": "1.0.0",
+                               "command": binary, "args": ["crypto"], "codec": "msgpack"}),
+        ),
+    ];
+    for (folder, manifest) in manifests {
+        let d = dir.path().join(folder);
+        std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+        std::fs::write(d.join("module.json"), manifest.to_string()).map_err(|e| e.to_string())?;
+    }
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    tokio.block_on(async {
+        let rt = polyglot_core::Runtime::default();
+        rt.register_builtin("crypto", Arc::new(crypto::handler()));
+        let loaded = rt.load_dir(dir.path()).await;
+        if !loaded.errors.is_empty() {
+            rt.shutdown().await;
+            return Err(format!("modules not loaded: {:?}", loaded.errors));
+        }
+        let run = async |data: &[u8], (warm, measured): (usize, usize)| {
+            let expected = Value::from(crypto::to_hex(&crypto::blake3(data)));
+            let mut samples = [Vec::with_capacity(measured), Vec::with_capacity(measured)];
+            for i in 0..warm + measured {
+                for (k, module) in ["crypto-rust", "crypto-worker"].into_iter().enumerate() {
+                    let params = Value::Array(vec![Value::Bytes(data.to_vec())]);
+                    let t = Instant::now();
+                    let reply = rt.call(module, "blake3", params).await;
+                    let took = t.elapsed().as_secs_f64();
+                    match reply {
+                        Ok(r) if r.value == expected && r.served_by == module => {}
+                        other => return Err(format!("{module}: unexpected answer {other:?}")),
+                    }
+                    if i >= warm {
+                        samples[k].push(took);
+                    }
+                }
+            }
+            let [inproc, worker] = samples;
+            Ok([p50_p99(inproc), p50_p99(worker)])
+        };
+        let empty = run(&[], EMPTY_CALLS).await;
+        let one_mb = run(&noise(MB), ONE_MB_CALLS).await;
+        rt.shutdown().await;
+        Ok(CallFigures {
+            empty: empty?,
+            one_mb: one_mb?,
+        })
+    })
+}
+
+/// One row of the summary: what, ours, theirs, and the ratio with its target.
+fn summary_row(what: &str, ours: &str, theirs: &str, ratio: &str, target: &str) {
+    println!("| {what:<46} | {ours:>14} | {theirs:>28} | {ratio:>12} | {target:<18} |");
+}
+
+fn mbps(bytes: usize, secs: f64) -> String {
+    format!("{:.0} MB/s", bytes as f64 / secs / MB as f64)
+}
+
+fn ms(secs: f64) -> String {
+    format!("{:.2} ms", secs * 1e3)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT met"
+    }
 }
 
 fn main() {
@@ -496,27 +867,253 @@ fn main() {
         "|{:-<36}|{:-<32}|{:-<14}|{:-<11}|{:-<8}|",
         "", "", "", "", ""
     );
+    let mut fig = Figures::default();
     if on("aes") {
-        aes_cases(MB);
-        aes_cases(64 * MB);
+        aes_cases(MB, &mut fig);
+        aes_cases(64 * MB, &mut fig);
         aes_in_place_cases(MB);
         aes_in_place_cases(64 * MB);
     }
     if on("blake3") {
-        blake3_cases(MB);
-        blake3_cases(64 * MB);
+        blake3_cases(MB, &mut fig);
+        blake3_cases(64 * MB, &mut fig);
         blake3_threshold();
     }
     let doc = json_doc(10 * MB);
+    let lines = log_lines(1_000_000);
     if on("zstd") {
-        zstd_cases(&doc);
+        zstd_cases(&doc, &mut fig);
     }
     if on("json") {
-        json_cases(&doc);
+        json_cases(&doc, &mut fig);
     }
     if on("regex") {
-        let lines = log_lines(1_000_000);
-        regex_cases(&lines);
+        regex_cases(&lines, &mut fig);
     }
-    println!("\n(ran in {:.0} s)", started.elapsed().as_secs_f64());
+    let in_process = started.elapsed();
+
+    // The programs outside this process, on the same inputs written to files.
+    let inputs = tempfile::tempdir().expect("a temporary directory");
+    let doc_file = inputs.path().join("doc.json");
+    std::fs::write(&doc_file, &doc).expect("writing doc.json");
+    std::fs::write(inputs.path().join("logs.txt"), &lines).expect("writing logs.txt");
+    let node = on("node").then(|| node_baseline(inputs.path()));
+    let openssl = on("aes").then(openssl_speed);
+    let zstd_cli = on("zstd").then(|| [zstd_cli(&doc_file, 1), zstd_cli(&doc_file, 3)]);
+    let calls = on("calls").then(call_overhead);
+
+    println!("\n## Against other programs, and the targets\n");
+    let mut missing = Vec::new();
+    if let Some(Err(e)) = &node {
+        missing.push(format!("Node.js rows missing: {e}"));
+    }
+    if let Some(Err(e)) = &openssl {
+        missing.push(format!("openssl rows missing: {e}"));
+    }
+    if let Some(Err(e)) = &calls {
+        missing.push(format!("call overhead rows missing: {e}"));
+    }
+    if let Some(Ok(n)) = &node {
+        println!(
+            "Node.js {}; ratios are our speed / theirs (above 1: ours is faster).",
+            n.version
+        );
+    }
+    if let Some(Ok((version, _))) = &openssl {
+        println!("{version}.");
+    }
+    if zstd_cli.is_some() {
+        println!(
+            "zstd CLI {}; zstd library in this build {}.",
+            zstd_version(),
+            zstd::zstd_safe::version_string()
+        );
+    }
+    println!();
+    summary_row("measure", "ours", "theirs", "ours/theirs", "target");
+    println!(
+        "|{:-<48}|{:-<16}|{:-<30}|{:-<14}|{:-<20}|",
+        "", "", "", "", ""
+    );
+    let speed_ratio = |ours: f64, theirs: f64| format!("{:.2}", theirs / ours);
+
+    for (i, size) in [(0, MB), (1, 64 * MB)] {
+        let label = if size == MB { "1 MB" } else { "64 MB" };
+        if let Some(ours) = fig.aes_seal[i] {
+            if let (0, Some(Ok((_, bytes_per_s)))) = (i, &openssl) {
+                let theirs = 1_048_576.0 / bytes_per_s;
+                summary_row(
+                    "AES-256-GCM seal 1 MB vs `openssl speed` (1 MiB)",
+                    &mbps(size, ours),
+                    &mbps(1_048_576, theirs),
+                    &format!("{:.2}", size as f64 / ours / bytes_per_s),
+                    "",
+                );
+            }
+            if let Some(Ok(n)) = &node {
+                summary_row(
+                    &format!("AES-256-GCM seal {label} vs Node crypto"),
+                    &mbps(size, ours),
+                    &mbps(size, n.aes_seal[i]),
+                    &speed_ratio(ours, n.aes_seal[i]),
+                    "",
+                );
+            }
+        }
+        if let (Some(ours), Some(Ok(n))) = (fig.aes_open[i], &node) {
+            summary_row(
+                &format!("AES-256-GCM open {label} vs Node crypto"),
+                &mbps(size, ours),
+                &mbps(size, n.aes_open[i]),
+                &speed_ratio(ours, n.aes_open[i]),
+                "",
+            );
+        }
+    }
+    for (i, size) in [(0, MB), (1, 64 * MB)] {
+        if let Some([ours, one, rayon]) = fig.blake3[i] {
+            let label = if size == MB { "1 MB" } else { "64 MB" };
+            summary_row(
+                &format!("BLAKE3 {label} vs blake3 raw, one thread"),
+                &mbps(size, ours),
+                &mbps(size, one),
+                &speed_ratio(ours, one),
+                "",
+            );
+            summary_row(
+                &format!("BLAKE3 {label} vs blake3 raw, update_rayon"),
+                &mbps(size, ours),
+                &mbps(size, rayon),
+                &speed_ratio(ours, rayon),
+                "",
+            );
+        }
+    }
+    let doc_len = doc.len();
+    for (i, level) in [1, 3].into_iter().enumerate() {
+        let Some(ours) = fig.zstd[i] else { continue };
+        match zstd_cli.as_ref().map(|r| &r[i]) {
+            Some(Ok(theirs_mbps)) => {
+                let ratio = doc_len as f64 / ours / MB as f64 / theirs_mbps;
+                summary_row(
+                    &format!("zstd level {level}, 10 MB JSON vs `zstd -b{level}`"),
+                    &mbps(doc_len, ours),
+                    &format!("{theirs_mbps:.0} MB/s"),
+                    &format!("{ratio:.2}"),
+                    &format!(">= 0.95: {}", verdict(ratio >= 0.95)),
+                );
+            }
+            Some(Err(e)) => missing.push(format!("zstd -b{level} row missing: {e}")),
+            None => {}
+        }
+        if let Some(Ok(n)) = &node {
+            let (secs, bytes) = n.gzip[i];
+            let gz_level = if level == 1 { 1 } else { 6 };
+            summary_row(
+                &format!("zstd level {level} vs Node zlib gzip level {gz_level}"),
+                &mbps(doc_len, ours),
+                &format!(
+                    "{} ({:.1}:1)",
+                    mbps(doc_len, secs),
+                    doc_len as f64 / bytes as f64
+                ),
+                &speed_ratio(ours, secs),
+                "",
+            );
+        }
+    }
+    const JSON_TARGET: f64 = 0.025;
+    for (style, ours) in [
+        ("compact", fig.json_compact),
+        ("pretty", fig.json_pretty),
+        ("canonical", fig.json_canonical),
+    ] {
+        let Some(ours) = ours else { continue };
+        let target = if style == "canonical" {
+            format!(
+                "reported: {}",
+                if ours <= JSON_TARGET {
+                    "<= 25 ms"
+                } else {
+                    "> 25 ms"
+                }
+            )
+        } else {
+            format!("<= 25 ms: {}", verdict(ours <= JSON_TARGET))
+        };
+        summary_row(
+            &format!("JSON parse + {style}, 10 MB"),
+            &ms(ours),
+            "25 ms (target)",
+            &format!("{:.2}", JSON_TARGET / ours),
+            &target,
+        );
+        if let Some(Ok(n)) = &node {
+            summary_row(
+                &format!("JSON {style} vs Node JSON.parse+stringify"),
+                &ms(ours),
+                &ms(n.json_round_trip),
+                &speed_ratio(ours, n.json_round_trip),
+                "",
+            );
+        }
+    }
+    if let Some(Ok(n)) = &node {
+        summary_row("  (Node JSON.parse alone)", "", &ms(n.json_parse), "", "");
+    }
+    const REGEX_TARGET: f64 = 0.035;
+    if let Some(ours) = fig.regex_count {
+        summary_row(
+            "regex e-mail count, 1M lines",
+            &ms(ours),
+            "35 ms (target)",
+            &format!("{:.2}", REGEX_TARGET / ours),
+            &format!("<= 35 ms: {}", verdict(ours <= REGEX_TARGET)),
+        );
+        if let Some(Ok(n)) = &node {
+            let expected = text::Pattern::new(EMAIL).unwrap().count(&lines) as u64;
+            let note = if n.regex_matches == expected {
+                ""
+            } else {
+                "(match counts differ)"
+            };
+            summary_row(
+                "regex e-mail count vs Node RegExp",
+                &ms(ours),
+                &ms(n.regex_count),
+                &speed_ratio(ours, n.regex_count),
+                note,
+            );
+        }
+    }
+    if let Some(Ok(c)) = &calls {
+        let us = |s: f64| format!("{:.1} µs", s * 1e6);
+        for (what, [(ip50, ip99), (wp50, wp99)]) in [
+            ("empty call (BLAKE3 of 0 bytes)", c.empty),
+            ("BLAKE3 of 1 MB", c.one_mb),
+        ] {
+            summary_row(
+                &format!("call p50, {what}: in-process vs worker"),
+                &us(ip50),
+                &us(wp50),
+                &format!("{:.1}x", wp50 / ip50),
+                "worker / in-process",
+            );
+            summary_row(
+                &format!("call p99, {what}: in-process vs worker"),
+                &us(ip99),
+                &us(wp99),
+                &format!("{:.1}x", wp99 / ip99),
+                "worker / in-process",
+            );
+        }
+    }
+    for m in &missing {
+        println!("\n{m}");
+    }
+    println!(
+        "\n(in-process cases {:.0} s; whole run {:.0} s)",
+        in_process.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
 }

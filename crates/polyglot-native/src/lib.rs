@@ -31,8 +31,8 @@
 //!   `crypto` handler.
 //! - `compress`: zstd one-shot and streaming, decompression bounded by a size limit,
 //!   and the `compress` handler.
-//! - `text`: JSON validation and canonical or pretty re-serialization, regex find /
-//!   count / replace with a compiled-size limit, and the `text` handler.
+//! - `text`: JSON validation and compact, pretty or canonical re-serialization, regex
+//!   find / count / replace with a compiled-size limit, and the `text` handler.
 //! - `error`: [`Error`], the one error type, and its wire codes.
 //! - `params`: reading handler params (named or positional, bytes or strings).
 //! - `blocking`: running CPU-heavy calls off the async runtime.

@@ -25,19 +25,23 @@ fn canonical_json_sorts_keys_at_every_depth_and_is_stable() {
         canonical,
         r#"{"a":1.5,"e":{},"m":[],"z":{"a":"é","b":[3,{"x":2,"y":1}]}}"#
     );
+    // Pretty and compact keep the document's order and text.
     let pretty = text::json_format(input, JsonStyle::Pretty).unwrap();
     assert!(
-        pretty.starts_with("{\n  \"a\": 1.5,\n  \"e\": {},"),
+        pretty.starts_with("{\n  \"z\": {\n    \"b\": [\n      3,"),
         "{pretty}"
     );
+    let compact = text::json_format(input, JsonStyle::Compact).unwrap();
     assert_eq!(
-        text::json_format(pretty.as_bytes(), JsonStyle::Canonical).unwrap(),
-        canonical
+        compact,
+        r#"{"z":{"b":[3,{"y":1,"x":2}],"a":"\u00e9"},"a":1.50,"m":[],"e":{}}"#
     );
-    assert_eq!(
-        text::json_format(canonical.as_bytes(), JsonStyle::Canonical).unwrap(),
-        canonical
-    );
+    for restyled in [&pretty, &compact, &canonical] {
+        assert_eq!(
+            text::json_format(restyled.as_bytes(), JsonStyle::Canonical).unwrap(),
+            canonical
+        );
+    }
 }
 
 #[test]
@@ -209,16 +213,26 @@ async fn json_methods_through_the_handler() {
         (&Value::from(2), &Value::from(9))
     );
 
+    let got = call(
+        &h,
+        "jsonFormat",
+        json(r#"{"text": "{\"b\": 1, \"a\": 2.50}", "style": "compact"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, Value::from(r#"{"b":1,"a":2.50}"#));
+
     let e = call(
         &h,
         "jsonFormat",
-        json(r#"{"text": "{}", "style": "compact"}"#),
+        json(r#"{"text": "{}", "style": "sorted"}"#),
     )
     .await
     .unwrap_err();
     assert_eq!(e.code, "INVALID_PARAMS");
     assert!(
-        e.message.contains("expected \"canonical\" or \"pretty\""),
+        e.message
+            .contains("expected \"canonical\", \"compact\" or \"pretty\""),
         "{}",
         e.message
     );
