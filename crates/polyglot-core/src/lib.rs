@@ -43,9 +43,16 @@
 //! - `status`: [`ModuleStatus`] and friends, snapshots for display.
 //! - `events`: [`RuntimeEvent`], what happens, broadcast to subscribers.
 //! - `error`: [`CallError`], [`LoadError`] and the rest.
+//! - `api`: the host API's messages (`proto/polyglot/v1/runtime.proto`) from the core's
+//!   types and back, written the same by every side that speaks the API.
 //! - `docs`: how supervision and deployments work and what they do not do.
+//!
+//! # Features
+//! - `builtins`: `register_builtins`, the handlers bundled with polyglot (`crypto`,
+//!   `compress` and `text` of `polyglot-native`, `dsp` of `polyglot-dsp`) served in-process.
 #![warn(missing_docs)]
 
+pub mod api;
 mod build;
 mod connection;
 mod deployment;
@@ -88,3 +95,17 @@ pub use runtime::{
     DEFAULT_DRAIN_TIMEOUT,
 };
 pub use status::{HealthState, InstanceState, InstanceStatus, ModuleState, ModuleStatus};
+
+/// Registers every handler bundled with polyglot as a builtin of `runtime`: `crypto`,
+/// `compress` and `text` (`polyglot-native`) and `dsp` (`polyglot-dsp`). A module whose
+/// manifest names one of them as its `builtin` is then served in this process, with no
+/// worker.
+#[cfg(feature = "builtins")]
+pub fn register_builtins(runtime: &Runtime) {
+    use polyglot_native::{compress, crypto, text};
+    use std::sync::Arc;
+    runtime.register_builtin(crypto::MODULE, Arc::new(crypto::handler()));
+    runtime.register_builtin(compress::MODULE, Arc::new(compress::handler()));
+    runtime.register_builtin(text::MODULE, Arc::new(text::handler()));
+    runtime.register_builtin(polyglot_dsp::MODULE, Arc::new(polyglot_dsp::handler()));
+}

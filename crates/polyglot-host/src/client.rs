@@ -47,7 +47,8 @@ impl Client {
                 polyglot_core::error_chain(&e)
             )
         })?;
-        let inner = RuntimeClient::new(channel);
+        // Replies up to the size the host sends, not tonic's 4 MiB.
+        let inner = polyglot_core::api::runtime_client(channel);
         let key = api_key
             .map(|k| format!("Bearer {k}").parse())
             .transpose()

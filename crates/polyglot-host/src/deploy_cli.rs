@@ -7,10 +7,13 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand, ValueEnum};
+use polyglot_core::api::{
+    rfc3339, DEFAULT_AB_DEADLINE, DEFAULT_GRACE, DEFAULT_SHADOW_DURATION, DEFAULT_STAGE_DURATION,
+};
 use polyglot_proto::v1 as pb;
 
 use crate::client::{describe, Client, Control};
-use crate::deployments::{outcome, rfc3339};
+use crate::deployments::outcome;
 use crate::table;
 
 /// The host the deployment commands talk to.
@@ -186,9 +189,6 @@ pub struct DeployArgs {
     host: HostArgs,
 }
 
-/// How long an A/B test runs without a decision when `--deadline` is not given.
-const DEFAULT_AB_DEADLINE: Duration = Duration::from_secs(3600);
-
 fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 30s, 5m, 1h30m)"))
 }
@@ -247,7 +247,7 @@ impl DeployArgs {
         let kind = match self.strategy {
             S::Immediate => Kind::Immediate(pb::Immediate {}),
             S::BlueGreen => Kind::BlueGreen(pb::BlueGreen {
-                grace_ms: self.grace.unwrap_or(Duration::from_secs(30)).as_millis() as u64,
+                grace_ms: self.grace.unwrap_or(DEFAULT_GRACE).as_millis() as u64,
                 deadline_ms: ms(self.deadline),
             }),
             S::Rolling => Kind::Rolling(pb::Rolling {
@@ -267,7 +267,7 @@ impl DeployArgs {
                     percents: self.stages.clone(),
                     stage_duration_ms: self
                         .stage_duration
-                        .unwrap_or(Duration::from_secs(30))
+                        .unwrap_or(DEFAULT_STAGE_DURATION)
                         .as_millis() as u64,
                     manual: self.manual,
                     stage_deadline_ms: ms(self.deadline),
@@ -283,7 +283,7 @@ impl DeployArgs {
                 deadline_ms: self.deadline.unwrap_or(DEFAULT_AB_DEADLINE).as_millis() as u64,
             }),
             S::Shadow => Kind::Shadow(pb::Shadow {
-                duration_ms: self.duration.unwrap_or(Duration::from_secs(60)).as_millis() as u64,
+                duration_ms: self.duration.unwrap_or(DEFAULT_SHADOW_DURATION).as_millis() as u64,
                 manual: self.manual,
                 deadline_ms: ms(self.deadline),
             }),

@@ -1,17 +1,13 @@
-//! The deployment RPCs of the gRPC API: strategies read from their messages, statuses,
-//! history and events written into theirs, and deployment errors as gRPC statuses with
+//! The deployment RPCs of the gRPC API: deployments and rollbacks run in tasks of their
+//! own, deployment events as webhooks' JSON, and deployment errors as gRPC statuses with
 //! an [`pb::ErrorDetail`] (`docs/protocol.md`, and the comments of `runtime.proto`).
+//! The messages themselves are written and read by [`polyglot_core::api`].
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use polyglot_core::hotswap::{
-    Advance, Amount, EventKind, HealthMark, HealthSummary, RolloutPhase, StrategyKind, DEFAULT_HOLD,
-};
-use polyglot_core::{
-    DeployError, DeployEvent, DeploymentError, DeploymentStatus, LoadError, Manifest, Runtime,
-    Strategy, VersionInfo, VersionMeta, VersionState,
-};
+use polyglot_core::api::{self, rfc3339};
+use polyglot_core::{DeployError, DeploymentError, LoadError, Manifest, Runtime, VersionMeta};
 use polyglot_proto::v1 as pb;
 use tonic::{Code, Status};
 
@@ -43,7 +39,7 @@ pub async fn deploy(runtime: &Runtime, r: pb::DeployRequest) -> Result<pb::Deplo
         };
         polyglot_proto::status_with_detail(Code::InvalidArgument, e.to_string(), &d)
     })?;
-    let strategy = strategy(r.strategy.as_ref(), manifest.instances)
+    let strategy = api::strategy(r.strategy.as_ref(), manifest.instances)
         .map_err(|m| invalid(&r.module, &m, "invalid_strategy"))?;
     let by = if r.by.is_empty() { DEFAULT_BY } else { &r.by };
     let meta = VersionMeta::new(by, r.why);
@@ -90,7 +86,7 @@ pub async fn rollback(
 pub fn status_of(runtime: &Runtime, module: &str) -> Option<pb::DeploymentStatus> {
     runtime
         .deployment(module)
-        .map(|s| status_message(runtime, &s))
+        .map(|s| api::deployment_status(runtime, &s))
 }
 
 /// The status of a module that must have one: NOT_FOUND otherwise.
@@ -106,239 +102,6 @@ pub fn not_deployable(runtime: &Runtime, module: &str) -> Status {
         DeploymentError::NotFound(module.to_owned())
     };
     error_status(module, &e)
-}
-
-/// The API's message of a deployment status.
-pub fn status_message(runtime: &Runtime, s: &DeploymentStatus) -> pb::DeploymentStatus {
-    let rollout = s.rollout.as_ref().map(|r| {
-        let health = runtime.history(&s.deployment).and_then(|h| {
-            h.iter()
-                .find(|v| v.version == r.version)
-                .and_then(|v| v.summary.as_ref().map(summary))
-        });
-        let mut m = pb::Rollout {
-            version: r.version.to_string(),
-            from: r.from.as_ref().map(ToString::to_string).unwrap_or_default(),
-            strategy: strategy_name(r.strategy).into(),
-            percent: r.percent.into(),
-            paused: r.paused,
-            phase_elapsed_ms: r.phase_elapsed.as_millis() as u64,
-            verdict: verdict_name(&r.verdict).into(),
-            verdict_detail: r.verdict.to_string(),
-            health,
-            ..Default::default()
-        };
-        m.phase = match &r.phase {
-            RolloutPhase::Scheduled { at_ms } => {
-                m.scheduled_at_ms = *at_ms;
-                "scheduled"
-            }
-            RolloutPhase::Checking => "checking",
-            RolloutPhase::Canary { stage, stages } => {
-                (m.stage, m.stages) = (*stage as u32, *stages as u32);
-                "canary"
-            }
-            RolloutPhase::AbTest => "ab_test",
-            RolloutPhase::Shadow => "shadow",
-            RolloutPhase::Rolling {
-                ready,
-                replicas,
-                batch,
-            } => {
-                (m.ready, m.replicas, m.batch) = (*ready as u32, *replicas as u32, *batch as u32);
-                "rolling"
-            }
-            RolloutPhase::Promoting => "promoting",
-            RolloutPhase::Grace => "grace",
-        }
-        .into();
-        m
-    });
-    pb::DeploymentStatus {
-        module: s.deployment.clone(),
-        active: s
-            .active
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        rollout,
-        traffic: s
-            .traffic
-            .iter()
-            .map(|t| pb::TrafficShare {
-                version: t.version.to_string(),
-                percent: t.percent,
-                shadow: t.shadow,
-            })
-            .collect(),
-    }
-}
-
-fn verdict_name(v: &polyglot_core::hotswap::Verdict) -> &'static str {
-    use polyglot_core::hotswap::Verdict;
-    match v {
-        Verdict::Healthy => "healthy",
-        Verdict::Inconclusive { .. } => "inconclusive",
-        Verdict::Unhealthy { .. } => "unhealthy",
-    }
-}
-
-fn summary(s: &HealthSummary) -> pb::HealthSummary {
-    pb::HealthSummary {
-        calls: s.calls,
-        errors: s.errors,
-        timeouts: s.timeouts,
-        error_rate: s.error_rate,
-        p50_us: s.p50_us,
-        p90_us: s.p90_us,
-        p99_us: s.p99_us,
-        compared: s.compared,
-        mismatches: s.mismatches,
-    }
-}
-
-/// The API's name of a strategy kind: snake case, as the `Strategy` message's fields.
-pub fn strategy_name(k: StrategyKind) -> &'static str {
-    match k {
-        StrategyKind::Immediate => "immediate",
-        StrategyKind::BlueGreen => "blue_green",
-        StrategyKind::Rolling => "rolling",
-        StrategyKind::Canary => "canary",
-        StrategyKind::AbTest => "ab_test",
-        StrategyKind::Scheduled => "scheduled",
-        StrategyKind::Shadow => "shadow",
-    }
-}
-
-/// One history entry as the API's message.
-pub fn version_message(v: &VersionInfo) -> pb::VersionInfo {
-    let (state, percent, reason) = match &v.state {
-        VersionState::Preparing => ("preparing", 0, String::new()),
-        VersionState::Staged => ("staged", 0, String::new()),
-        VersionState::RollingOut { percent } => ("rolling-out", *percent, String::new()),
-        VersionState::Active => ("active", 0, String::new()),
-        VersionState::RollingBack => ("rolling-back", 0, String::new()),
-        VersionState::RolledBack => ("rolled-back", 0, String::new()),
-        VersionState::Superseded => ("superseded", 0, String::new()),
-        VersionState::Failed { reason } => ("failed", 0, reason.clone()),
-    };
-    let (health, health_reason) = match &v.health {
-        HealthMark::Unknown => ("unknown", String::new()),
-        HealthMark::Healthy { .. } => ("healthy", String::new()),
-        HealthMark::Unhealthy { reason, .. } => ("unhealthy", reason.clone()),
-    };
-    pb::VersionInfo {
-        version: v.version.to_string(),
-        state: state.into(),
-        percent: percent.into(),
-        reason,
-        by: v.meta.by.clone(),
-        why: v.meta.why.clone(),
-        strategy: v
-            .strategy
-            .as_ref()
-            .map(|s| strategy_name(s.kind()).to_owned())
-            .unwrap_or_default(),
-        staged_at_ms: v.staged_at_ms,
-        started_at_ms: v.started_at_ms.unwrap_or(0),
-        activated_at_ms: v.activated_at_ms.unwrap_or(0),
-        ended_at_ms: v.ended_at_ms.unwrap_or(0),
-        health: health.into(),
-        health_reason,
-        summary: v.summary.as_ref().map(summary),
-        retained: v.retained,
-    }
-}
-
-/// A deployment event as the API's message, with a line for people.
-pub fn event_message(e: &DeployEvent) -> pb::DeploymentEvent {
-    let v = &e.version;
-    let mut m = pb::DeploymentEvent {
-        timestamp_ms: e.timestamp_ms,
-        module: e.deployment.clone(),
-        version: v.to_string(),
-        ..Default::default()
-    };
-    let (kind, message) = match &e.kind {
-        EventKind::Staged => ("staged", format!("{v} staged")),
-        EventKind::Scheduled { at_ms } => {
-            m.at_ms = *at_ms;
-            (
-                "scheduled",
-                format!("{v} scheduled for {}", rfc3339(*at_ms)),
-            )
-        }
-        EventKind::Started { strategy, from } => {
-            m.strategy = strategy_name(*strategy).into();
-            m.from = from.as_ref().map(ToString::to_string).unwrap_or_default();
-            let from = from
-                .as_ref()
-                .map_or_else(|| "no active version".into(), |f| format!("from {f}"));
-            (
-                "started",
-                format!("{v} deployment started ({strategy}, {from})"),
-            )
-        }
-        EventKind::StageAdvanced { stage, percent } => {
-            (m.stage, m.percent) = (*stage as u32, (*percent).into());
-            (
-                "stage_advanced",
-                format!("{v} stage {}: {percent}% of traffic", stage + 1),
-            )
-        }
-        EventKind::Held { reason } => {
-            m.reason = reason.clone();
-            ("held", format!("{v} held: {reason}"))
-        }
-        EventKind::Paused => ("paused", format!("{v} paused")),
-        EventKind::Resumed => ("resumed", format!("{v} resumed")),
-        EventKind::Promoted { from } => {
-            m.from = from.as_ref().map(ToString::to_string).unwrap_or_default();
-            let was = from
-                .as_ref()
-                .map(|f| format!(" (was {f})"))
-                .unwrap_or_default();
-            (
-                "promoted",
-                format!("{v} promoted: it takes all traffic{was}"),
-            )
-        }
-        EventKind::Succeeded => ("succeeded", format!("{v} deployment succeeded")),
-        EventKind::Failed { reason } => {
-            m.reason = reason.clone();
-            ("failed", format!("{v} failed: {reason}"))
-        }
-        EventKind::RolledBack { to, reason } => {
-            m.to = to.to_string();
-            m.reason = reason.clone();
-            ("rolled_back", format!("{v} rolled back to {to}: {reason}"))
-        }
-        EventKind::HealthFailed { reason } => {
-            m.reason = reason.clone();
-            let why = reason.strip_prefix("unhealthy: ").unwrap_or(reason);
-            ("health_failed", format!("{v} judged unhealthy: {why}"))
-        }
-        EventKind::RollbackRefused { reason } => {
-            m.reason = reason.clone();
-            (
-                "rollback_refused",
-                format!("{v} refused as a rollback target: {reason}"),
-            )
-        }
-        EventKind::Released { drained } => {
-            m.drained = *drained;
-            let how = if *drained {
-                "its calls drained"
-            } else {
-                "its drain deadline passed"
-            };
-            ("released", format!("{v} released ({how})"))
-        }
-        EventKind::Restored => ("restored", format!("{v} restored as the active version")),
-    };
-    m.r#type = kind.into();
-    m.message = message;
-    m
 }
 
 /// A deployment event as a flat JSON object (what webhooks receive): the fields of
@@ -375,131 +138,6 @@ pub fn event_json(e: &pb::DeploymentEvent) -> serde_json::Value {
         _ => {}
     }
     serde_json::Value::Object(o)
-}
-
-/// Milliseconds since the Unix epoch as an RFC 3339 time in UTC, to the second.
-pub fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-/// The strategy a request describes. `instances` is the new version's pool size, the
-/// replicas of a rolling update that names none.
-///
-/// # Errors
-/// What is wrong, naming the field (`strategy.canary.percents[1]: ...`).
-pub fn strategy(s: Option<&pb::Strategy>, instances: u32) -> Result<Strategy, String> {
-    use pb::strategy::Kind;
-    let s = s.ok_or(
-        "strategy: none given (immediate, blue_green, rolling, canary, ab_test or shadow)",
-    )?;
-    let kind = s.kind.as_ref().ok_or(
-        "strategy: no kind set (immediate, blue_green, rolling, canary, ab_test or shadow)",
-    )?;
-    let ms = Duration::from_millis;
-    let or_default = |deadline_ms: u64, base: Duration| {
-        if deadline_ms == 0 {
-            base + DEFAULT_HOLD
-        } else {
-            ms(deadline_ms)
-        }
-    };
-    let base = match kind {
-        Kind::Immediate(_) => Strategy::immediate(),
-        Kind::BlueGreen(b) => match Strategy::blue_green(ms(b.grace_ms)) {
-            Strategy::BlueGreen(mut g) => {
-                g.deadline = or_default(b.deadline_ms, g.grace);
-                Strategy::BlueGreen(g)
-            }
-            other => other,
-        },
-        Kind::Rolling(r) => {
-            let replicas = if r.replicas == 0 {
-                instances
-            } else {
-                r.replicas
-            };
-            let mut rolling = polyglot_core::hotswap::Rolling::new(replicas as usize);
-            if !r.max_surge.is_empty() {
-                rolling.max_surge = amount("strategy.rolling.max_surge", &r.max_surge)?;
-            }
-            if !r.max_unavailable.is_empty() {
-                rolling.max_unavailable =
-                    amount("strategy.rolling.max_unavailable", &r.max_unavailable)?;
-            }
-            if r.progress_deadline_ms > 0 {
-                rolling.progress_deadline = ms(r.progress_deadline_ms);
-            }
-            Strategy::Rolling(rolling)
-        }
-        Kind::Canary(c) => {
-            let mut percents = Vec::with_capacity(c.percents.len());
-            for (i, p) in c.percents.iter().enumerate() {
-                match u8::try_from(*p) {
-                    Ok(p) => percents.push(p),
-                    Err(_) => {
-                        return Err(format!(
-                            "strategy.canary.percents[{i}]: {p} is not between 1 and 100"
-                        ))
-                    }
-                }
-            }
-            match Strategy::canary(&percents, ms(c.stage_duration_ms)) {
-                Strategy::Canary(mut canary) => {
-                    if c.manual {
-                        canary.advance = Advance::Manual;
-                    }
-                    canary.stage_deadline =
-                        or_default(c.stage_deadline_ms, ms(c.stage_duration_ms));
-                    Strategy::Canary(canary)
-                }
-                other => other,
-            }
-        }
-        Kind::AbTest(a) => {
-            let p = u8::try_from(a.percent_b).map_err(|_| {
-                format!(
-                    "strategy.ab_test.percent_b: {} is not between 1 and 99",
-                    a.percent_b
-                )
-            })?;
-            if a.deadline_ms == 0 {
-                return Err(
-                    "strategy.ab_test.deadline_ms: an A/B test needs a deadline, \
-                            after which the active version is kept"
-                        .into(),
-                );
-            }
-            Strategy::ab_test(p, ms(a.deadline_ms))
-        }
-        Kind::Shadow(sh) => match Strategy::shadow(ms(sh.duration_ms)) {
-            Strategy::Shadow(mut shadow) => {
-                if sh.manual {
-                    shadow.advance = Advance::Manual;
-                }
-                shadow.deadline = or_default(sh.deadline_ms, shadow.duration);
-                Strategy::Shadow(shadow)
-            }
-            other => other,
-        },
-    };
-    let strategy = match s.scheduled_at_ms {
-        Some(at) => Strategy::scheduled(UNIX_EPOCH + ms(at), base),
-        None => base,
-    };
-    strategy.validate().map_err(|e| format!("strategy.{e}"))?;
-    Ok(strategy)
-}
-
-/// A count (`"2"`) or a percent (`"25%"`), as Kubernetes' `intOrString`.
-///
-/// # Errors
-/// When it is neither, naming `field`.
-pub fn amount(field: &str, s: &str) -> Result<Amount, String> {
-    let bad = || format!("{field}: {s:?} is neither a count (2) nor a percent (25%)");
-    match s.trim().strip_suffix('%') {
-        Some(p) => p.trim().parse().map(Amount::Percent).map_err(|_| bad()),
-        None => s.trim().parse().map(Amount::Count).map_err(|_| bad()),
-    }
 }
 
 fn invalid(module: &str, message: &str, code: &str) -> Status {
@@ -607,92 +245,26 @@ pub fn now_ms() -> u64 {
 mod tests {
     use super::*;
 
-    fn canary(percents: Vec<u32>) -> pb::Strategy {
-        pb::Strategy {
-            kind: Some(pb::strategy::Kind::Canary(pb::Canary {
-                percents,
-                stage_duration_ms: 30_000,
-                manual: false,
-                stage_deadline_ms: 0,
-            })),
-            scheduled_at_ms: None,
-        }
-    }
-
     #[test]
-    fn a_canary_request_becomes_its_strategy() {
-        let s = strategy(Some(&canary(vec![5, 25, 50, 100])), 2).unwrap();
-        let Strategy::Canary(c) = s else {
-            panic!("not a canary: {s:?}")
-        };
-        let percents: Vec<u8> = c.stages.iter().map(|s| s.percent).collect();
-        assert_eq!(percents, [5, 25, 50, 100]);
-        assert_eq!(c.stages[0].duration, Duration::from_secs(30));
-        assert_eq!(c.stage_deadline, Duration::from_secs(30) + DEFAULT_HOLD);
-        assert_eq!(c.advance, Advance::Auto);
-    }
-
-    #[test]
-    fn bad_strategies_name_their_field() {
-        let e = strategy(Some(&canary(vec![5, 300])), 2).unwrap_err();
-        assert!(e.contains("strategy.canary.percents[1]: 300"), "{e}");
-        let e = strategy(Some(&canary(vec![50, 25])), 2).unwrap_err();
-        assert!(e.contains("canary.stages[1].percent"), "{e}");
-        let e = strategy(None, 2).unwrap_err();
-        assert!(e.starts_with("strategy: none given"), "{e}");
-        let ab = pb::Strategy {
-            kind: Some(pb::strategy::Kind::AbTest(pb::AbTest {
-                percent_b: 30,
-                deadline_ms: 0,
-            })),
-            scheduled_at_ms: None,
-        };
-        let e = strategy(Some(&ab), 2).unwrap_err();
-        assert!(e.contains("ab_test.deadline_ms"), "{e}");
-    }
-
-    #[test]
-    fn a_rolling_update_without_replicas_takes_the_pool_size() {
-        let r = pb::Strategy {
-            kind: Some(pb::strategy::Kind::Rolling(pb::Rolling {
-                replicas: 0,
-                max_surge: "1".into(),
-                max_unavailable: "0%".into(),
-                progress_deadline_ms: 0,
-            })),
-            scheduled_at_ms: Some(now_ms() + 60_000),
-        };
-        let Strategy::Scheduled(s) = strategy(Some(&r), 3).unwrap() else {
-            panic!("not scheduled")
-        };
-        let Strategy::Rolling(rolling) = *s.then else {
-            panic!("not rolling")
-        };
-        assert_eq!(rolling.replicas, 3);
-        assert_eq!(rolling.max_surge, Amount::Count(1));
-        assert_eq!(rolling.max_unavailable, Amount::Percent(0));
-        assert!(amount("f", "x%").unwrap_err().contains("f: \"x%\""));
-    }
-
-    #[test]
-    fn events_read_as_lines_and_flat_json() {
-        let e = DeployEvent {
+    fn events_read_as_flat_json() {
+        let m = pb::DeploymentEvent {
             timestamp_ms: 1_700_000_000_000,
-            deployment: "text".into(),
-            version: polyglot_core::VersionId::new("2.0.0").unwrap(),
-            kind: EventKind::StageAdvanced {
-                stage: 1,
-                percent: 25,
-            },
+            module: "text".into(),
+            version: "2.0.0".into(),
+            r#type: "stage_advanced".into(),
+            message: "2.0.0 stage 2: 25% of traffic".into(),
+            stage: 1,
+            percent: 25,
+            ..Default::default()
         };
-        let m = event_message(&e);
-        assert_eq!(m.r#type, "stage_advanced");
-        assert_eq!(m.message, "2.0.0 stage 2: 25% of traffic");
         let j = event_json(&m);
         assert_eq!(j["module"], "text");
+        assert_eq!(j["type"], "stage_advanced");
+        assert_eq!(j["message"], "2.0.0 stage 2: 25% of traffic");
         assert_eq!(j["percent"], 25);
         assert_eq!(j["time"], "2023-11-14T22:13:20Z");
         assert!(j.get("reason").is_none(), "{j}");
+        assert!(j.get("drained").is_none(), "{j}");
         assert_eq!(outcome(&m, "2.0.0"), None);
     }
 }

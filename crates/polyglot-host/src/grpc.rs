@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use polyglot_core::api::{self, module_info, MAX_MESSAGE_SIZE};
 use polyglot_core::{
-    CallError, CallOptions, EventKind, HealthState, LoadError, ModuleStatus, Reply, Runtime,
-    RuntimeEvent, Value,
+    CallError, CallOptions, HealthState, LoadError, Reply, Runtime, RuntimeEvent, Value,
 };
 use polyglot_proto::v1 as pb;
 use subtle::ConstantTimeEq;
@@ -168,7 +168,7 @@ impl pb::runtime_server::Runtime for Api {
         let only = req.into_inner().modules;
         let events = self.runtime.subscribe();
         let stream = forward(events, "event", move |e: RuntimeEvent| {
-            (only.is_empty() || only.contains(&e.module)).then(|| event(e))
+            (only.is_empty() || only.contains(&e.module)).then(|| api::runtime_event(e))
         });
         Ok(Response::new(stream))
     }
@@ -271,7 +271,7 @@ impl pb::runtime_server::Runtime for Api {
             .runtime
             .deployments()
             .iter()
-            .map(|s| deployments::status_message(&self.runtime, s))
+            .map(|s| api::deployment_status(&self.runtime, s))
             .collect();
         Ok(Response::new(pb::ListDeploymentsResponse { deployments }))
     }
@@ -284,7 +284,7 @@ impl pb::runtime_server::Runtime for Api {
         let Some(history) = self.runtime.history(&module) else {
             return Err(deployments::not_deployable(&self.runtime, &module));
         };
-        let versions = history.iter().map(deployments::version_message).collect();
+        let versions = history.iter().map(api::version_info).collect();
         Ok(Response::new(pb::HistoryResponse { module, versions }))
     }
 
@@ -302,8 +302,7 @@ impl pb::runtime_server::Runtime for Api {
             events,
             "deployment event",
             move |e: polyglot_core::DeployEvent| {
-                (only.is_empty() || only.contains(&e.deployment))
-                    .then(|| deployments::event_message(&e))
+                (only.is_empty() || only.contains(&e.deployment)).then(|| api::deployment_event(&e))
             },
         );
         Ok(Response::new(stream))
@@ -547,79 +546,6 @@ fn grpc_timeout(meta: &MetadataMap) -> Option<Duration> {
     })
 }
 
-fn lower<T: std::fmt::Debug>(v: T) -> String {
-    format!("{v:?}").to_lowercase()
-}
-
-/// A module's status as the API's message.
-pub fn module_info(m: &ModuleStatus) -> pb::ModuleInfo {
-    pb::ModuleInfo {
-        name: m.name.clone(),
-        implementation: m.implementation.clone(),
-        version: m.version.clone(),
-        language: m.language.clone(),
-        in_process: m.in_process,
-        state: lower(m.state),
-        health: lower(m.health),
-        methods: m.methods.clone(),
-        fallback: m.fallback.clone(),
-        instances: m
-            .instances
-            .iter()
-            .map(|i| pb::InstanceInfo {
-                index: i.index as u32,
-                state: lower(i.state),
-                pid: i.pid.unwrap_or(0),
-                restarts: i.restarts,
-                in_flight: i.in_flight as u64,
-                last_error: i.last_error.clone().unwrap_or_default(),
-            })
-            .collect(),
-        restarts: m.restarts,
-        in_flight: m.in_flight as u64,
-        last_error: m.last_error.clone().unwrap_or_default(),
-    }
-}
-
-fn event(e: RuntimeEvent) -> pb::Event {
-    use pb::event::Kind;
-    let kind = match e.kind {
-        EventKind::WorkerStarted {
-            instance,
-            pid,
-            version,
-        } => Kind::WorkerStarted(pb::WorkerStarted {
-            instance: instance as u32,
-            pid,
-            version,
-        }),
-        EventKind::WorkerExited { instance, reason } => Kind::WorkerExited(pb::WorkerExited {
-            instance: instance as u32,
-            reason,
-        }),
-        EventKind::HealthChanged { instance, from, to } => Kind::HealthChanged(pb::HealthChanged {
-            instance: instance as u32,
-            from: lower(from),
-            to: lower(to),
-        }),
-        EventKind::FallbackUsed { method, served_by } => {
-            Kind::FallbackUsed(pb::FallbackUsed { method, served_by })
-        }
-        EventKind::ReloadDone {
-            old_version,
-            new_version,
-        } => Kind::ReloadDone(pb::ReloadDone {
-            old_version,
-            new_version,
-        }),
-    };
-    pb::Event {
-        timestamp_ms: e.timestamp_ms,
-        module: e.module,
-        kind: Some(kind),
-    }
-}
-
 /// Checks the API key of every Runtime call: `authorization: Bearer KEY` or
 /// `x-api-key: KEY`, compared in constant time. Refusals are counted.
 #[derive(Clone)]
@@ -718,7 +644,11 @@ pub async fn serve(
         runtime,
         deployments_allowed,
     };
-    let api = pb::runtime_server::RuntimeServer::with_interceptor(api, move |req| auth.check(req));
+    // Calls and replies up to MAX_MESSAGE_SIZE, not tonic's 4 MiB: what a worker takes.
+    let api = pb::runtime_server::RuntimeServer::new(api)
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_MESSAGE_SIZE);
+    let api = tonic::service::interceptor::InterceptedService::new(api, move |req| auth.check(req));
     let mut builder = tonic::transport::Server::builder();
     if let Some(t) = tls {
         builder = builder

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use polyglot_core::api::module_info;
 use polyglot_core::{CallOptions, Runtime, RuntimeConfig, Value};
 use polyglot_proto::v1 as pb;
 
@@ -362,7 +363,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => Runtime::new(config),
     };
     if !no_builtins {
-        register_builtins(&runtime);
+        // The handlers compiled into this host, served in its own process to the modules
+        // whose manifest names them as `builtin`.
+        polyglot_core::register_builtins(&runtime);
     }
     let quiet = listener.is_none();
     let report = runtime.load_dir(&dir).await;
@@ -388,8 +391,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ..
         } => local_call(&runtime, &module, &method, &params, timeout_ms, meta).await?,
         Command::Modules { json, .. } => {
-            let modules: Vec<pb::ModuleInfo> =
-                runtime.modules().iter().map(grpc::module_info).collect();
+            let modules: Vec<pb::ModuleInfo> = runtime.modules().iter().map(module_info).collect();
             print_modules(&modules, json)?;
             ExitCode::SUCCESS
         }
@@ -397,19 +399,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     runtime.shutdown().await;
     Ok(code)
-}
-
-/// The handlers compiled into this host, served in its own process to the modules whose
-/// manifest names them as `builtin`.
-fn register_builtins(runtime: &Runtime) {
-    use polyglot_native::{compress, crypto, text};
-    runtime.register_builtin(crypto::MODULE, std::sync::Arc::new(crypto::handler()));
-    runtime.register_builtin(compress::MODULE, std::sync::Arc::new(compress::handler()));
-    runtime.register_builtin(text::MODULE, std::sync::Arc::new(text::handler()));
-    runtime.register_builtin(
-        polyglot_dsp::MODULE,
-        std::sync::Arc::new(polyglot_dsp::handler()),
-    );
 }
 
 /// The address `serve` listens on by default.
@@ -450,7 +439,7 @@ async fn serve(
         tracing::warn!(%addr, "THE gRPC API LISTENS BEYOND THIS MACHINE WITHOUT AN API KEY: anyone who can reach it can call every module. Set --api-key or POLYGLOT_API_KEY.");
         eprintln!("WARNING: the gRPC API on {addr} is reachable from other machines and has no API key (--api-key).");
     }
-    let modules: Vec<pb::ModuleInfo> = runtime.modules().iter().map(grpc::module_info).collect();
+    let modules: Vec<pb::ModuleInfo> = runtime.modules().iter().map(module_info).collect();
     println!(
         "polyglot-host serving {} module(s) from {}",
         modules.len(),

@@ -4,9 +4,8 @@
 
 use std::fmt::Write as _;
 
+use polyglot_core::api::rfc3339;
 use polyglot_proto::v1::{DeploymentStatus, ModuleInfo, VersionInfo};
-
-use crate::deployments::rfc3339;
 
 /// Renders modules as an aligned text table, then each module's last error.
 pub fn render(modules: &[ModuleInfo]) -> String {

@@ -121,7 +121,9 @@ pub fn start(runtime: &Runtime, urls: Vec<reqwest::Url>) -> anyhow::Result<Webho
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            let body = Arc::new(deployments::event_json(&deployments::event_message(&e)));
+            let body = Arc::new(deployments::event_json(
+                &polyglot_core::api::deployment_event(&e),
+            ));
             for (url, q) in &queues {
                 if q.try_send(body.clone()).is_err() {
                     drops.fetch_add(1, Ordering::Relaxed);

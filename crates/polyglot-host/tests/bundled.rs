@@ -174,16 +174,9 @@ fn kill9(pid: u32) {
 /// what one form encrypts or compresses, the other reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_modules_answer_alike_in_process_and_as_workers() {
-    use polyglot_native::{compress, crypto, text};
     let workers = bundled().await;
     let in_process = Runtime::new(RuntimeConfig::default());
-    in_process.register_builtin(crypto::MODULE, std::sync::Arc::new(crypto::handler()));
-    in_process.register_builtin(compress::MODULE, std::sync::Arc::new(compress::handler()));
-    in_process.register_builtin(text::MODULE, std::sync::Arc::new(text::handler()));
-    in_process.register_builtin(
-        polyglot_dsp::MODULE,
-        std::sync::Arc::new(polyglot_dsp::handler()),
-    );
+    polyglot_core::register_builtins(&in_process);
     let report = in_process
         .load_dir(&support::repo().join("polyglot-modules"))
         .await;

@@ -1,6 +1,7 @@
 //! The gRPC API of a real `polyglot-host serve` on loopback, with real workers: calls in
 //! both codecs, streamed progress, error statuses with details, module listing, reload,
-//! events, the health service per module, reflection, API keys, TLS, and `--connect`.
+//! events, the health service per module, reflection, API keys, TLS, `--connect`, and
+//! calls larger than tonic's default message size.
 
 #[path = "../../polyglot-core/tests/support/mod.rs"]
 mod support;
@@ -160,6 +161,30 @@ async fn errors_map_to_status_codes_with_details() {
         .call(json_call("calc", "add", json!([1, 1])))
         .await
         .is_ok());
+}
+
+/// Calls beyond tonic's default 4 MiB get through, both ways: the host decodes and encodes
+/// messages up to `MAX_MESSAGE_SIZE` (64 MiB), as does the API's client
+/// (`polyglot_core::api::runtime_client`, which `--connect` and Python's client use).
+#[tokio::test]
+async fn calls_larger_than_tonics_default_limit_get_through() {
+    let mods = fixture();
+    let host = start(&mods, None);
+    let mut c = polyglot_core::api::runtime_client(channel(&host).await);
+    let blob: Vec<u8> = (0..8 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let params = Value::Array(vec![Value::Bytes(blob.clone())]);
+    let req = pb::CallRequest {
+        params: rmp_serde::to_vec(&params).unwrap(),
+        codec: pb::Codec::Msgpack as i32,
+        ..json_call("calc", "echo", json!(null))
+    };
+    assert!(req.params.len() > 8 * 1024 * 1024);
+    let r = c.call(req).await.unwrap().into_inner();
+    assert_eq!(
+        rmp_serde::from_slice::<Value>(&r.result).unwrap(),
+        Value::Bytes(blob),
+        "8 MiB echoed back"
+    );
 }
 
 #[tokio::test]
