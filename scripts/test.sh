@@ -20,7 +20,9 @@ need() {
 }
 
 need cargo "the Rust toolchain, https://rustup.rs"
-need python3 "CPython 3.9 or newer"
+need python3 "CPython 3.11 or newer"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    { echo "error: python3 is $(python3 --version 2>&1); CPython 3.11 or newer is required" >&2; exit 1; }
 need go "Go 1.25 or newer, https://go.dev/dl"
 
 step "Debian packages for C++ and gRPC (installed when missing)"
@@ -45,7 +47,8 @@ step "Python: project venv with the worker SDK and its test dependencies"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "python[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "python[test]" \
+    "maturin==1.16.0" "pytest==9.2.0" "mypy==2.4.1"
 export POLYGLOT_TEST_PYTHON="$root/.venv/bin/python"
 
 step "Go: vet and tests (SDK and its generated code's freshness, client, bundled module)"
@@ -71,6 +74,11 @@ cargo test --workspace --quiet
 
 step "Python: worker SDK tests, and a Python gRPC client calling through a real host"
 .venv/bin/python -m pytest python/tests -q
+
+step "Python: the polyglot package (pyo3), embedded and connected to a real host"
+# maturin builds the extension into the shared target dir and installs it in the venv.
+(cd crates/polyglot-py && VIRTUAL_ENV="$root/.venv" "$root/.venv/bin/maturin" develop --quiet)
+.venv/bin/python -m pytest crates/polyglot-py/tests -q
 
 
 echo
