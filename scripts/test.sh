@@ -72,6 +72,9 @@ cargo build --workspace --all-targets --quiet
 step "Rust: tests"
 cargo test --workspace --quiet
 
+step "Fuzzing: each cargo-fuzz target for a fixed number of runs (longer: scripts/fuzz.sh --time 300)"
+scripts/fuzz.sh
+
 step "Python: worker SDK tests, and a Python gRPC client calling through a real host"
 .venv/bin/python -m pytest python/tests -q
 

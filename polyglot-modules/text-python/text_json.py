@@ -1,6 +1,6 @@
 """JSON for text-python's `jsonFormat` and `jsonValidate`, giving byte for byte the
-outputs of the Rust `text` builtin, which accepts what serde_json 1.0 accepts (without
-its `float_roundtrip` and `arbitrary_precision` features) and writes a document in one of
+outputs of the Rust `text` builtin, which accepts what serde_json 1.0 accepts (with its
+`float_roundtrip` feature, without `arbitrary_precision`) and writes a document in one of
 three styles: `compact` and `pretty` change only whitespace (key order, repeated keys,
 the text of numbers and escapes stay as written), `canonical` sorts keys and writes
 numbers and strings in serde_json's normal form.
@@ -15,10 +15,10 @@ What has to match, and how it is matched:
   at the same place or, for what only Python refused (a BOM, deep nesting that is still
   under the limit, text that is not UTF-8 outside strings), reads the document.
 - **Numbers.** serde_json keeps integers that fit `u64` (or `i64` when negative) and
-  reads every other number as an `f64` its own way: up to 19 or 20 significant digits
-  (the rest are dropped), then one multiplication or division by a power of ten. That is
-  not always the correctly rounded double Python's `float()` gives, so `_number` repeats
-  it step by step (the same IEEE operations give the same double). `-0` is `-0.0`.
+  reads every other number as the correctly rounded `f64` of all its digits (its
+  `float_roundtrip` feature), as Python's `float()` does; a number past the `f64` range
+  is an error, and an exponent past `i32` is zero or out of range without looking at
+  the digits. `-0` is `-0.0`.
 - **Writing numbers.** serde_json writes an `f64` with the shortest digits that read back
   as the same double (as Python's `repr`), but in its own layout: plain decimals when the
   decimal exponent is -5 to 15 (`100.0`, `0.00001`), otherwise `1e+16`, `1.5e-7`.
@@ -47,8 +47,6 @@ MAX_DEPTH = 128
 _U64_MAX = 2**64 - 1
 _I32_MAX = 2**31 - 1
 _I32_MIN = -(2**31)
-_POW10 = [float(f"1e{i}") for i in range(309)]
-"""serde_json's table of powers of ten: each the double nearest to 10^i."""
 
 
 class JsonError(Exception):
@@ -70,27 +68,13 @@ class _OutOfRange(Exception):
 
 
 # ---------------------------------------------------------------- numbers
-def _f64_from_parts(positive: bool, significand: int, exponent: int) -> float:
-    """serde_json's `f64_from_parts`: the significand as a double, times or divided by one
-    power of ten (in steps of 1e308 past the table)."""
-    f = float(significand)
-    while True:
-        step = abs(exponent)
-        if step < len(_POW10):
-            if exponent >= 0:
-                f *= _POW10[step]
-                if math.isinf(f):
-                    raise _OutOfRange
-            else:
-                f /= _POW10[step]
-            break
-        if f == 0.0:
-            break
-        if exponent >= 0:
-            raise _OutOfRange
-        f /= 1e308
-        exponent += 308
-    return f if positive else -f
+def _f64_of(text: str) -> float:
+    """The correctly rounded double of the JSON number `text`, as serde_json with
+    `float_roundtrip` reads it; past the `f64` range it is out of range."""
+    f = float(text)
+    if math.isinf(f):
+        raise _OutOfRange
+    return f
 
 
 def _number(text: str) -> Any:
@@ -147,8 +131,7 @@ def _number(text: str) -> Any:
             e = e * 10 + d
             i += 1
         exponent = exponent + e if positive_exp else exponent - e
-        exponent = max(_I32_MIN, min(_I32_MAX, exponent))
-    return _f64_from_parts(positive, significand, exponent)
+    return _f64_of(text)
 
 
 def _format_float(f: float) -> str:
@@ -398,6 +381,7 @@ class _Parser:
         self.index = 0
         self.remaining_depth = MAX_DEPTH
         self.saw_float = False
+        self.number_start = 0
 
     # ------------------------------------------------------------ positions
     def _position(self, i: int) -> Tuple[int, int]:
@@ -579,6 +563,8 @@ class _Parser:
 
     # ------------------------------------------------------------ numbers
     def integer(self, positive: bool) -> Any:
+        # Where the number's text starts (its sign included): a float is read from it.
+        self.number_start = self.index - (0 if positive else 1)
         first = self.next()
         if first is None:
             raise self.error(_EOF_VALUE)
@@ -684,8 +670,10 @@ class _Parser:
                 return self.from_parts(positive, significand, exponent)
 
     def from_parts(self, positive: bool, significand: int, exponent: int) -> float:
+        """The float that ends here, read from its text: the parts only tell it is one."""
+        del positive, significand, exponent
         try:
-            return _f64_from_parts(positive, significand, exponent)
+            return _f64_of(self.data[self.number_start : self.index].decode("ascii"))
         except _OutOfRange:
             raise self.error(_OUT_OF_RANGE) from None
 

@@ -405,12 +405,14 @@ impl Manifest {
             message,
         };
         let de = &mut serde_json::Deserializer::from_str(text);
-        let raw: RawManifest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let raw: RawManifest = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let field = if path == "." { String::new() } else { path };
             err(&field, inner.to_string())
         })?;
+        // One JSON object and nothing after it (whitespace aside), as `serde_json::from_str`.
+        de.end().map_err(|e| err("", e.to_string()))?;
 
         if !valid_name(&raw.name) {
             return Err(err(
@@ -985,6 +987,19 @@ mod tests {
         );
         assert_eq!(m.smoke[0].to_string(), r#"echo(["hi"])"#);
         assert_eq!(m.smoke[3].params, serde_json::json!([]));
+    }
+
+    /// Found by the `manifest` fuzz target: text after the manifest's object was ignored,
+    /// so a file that is not JSON (a bad merge, two objects) was accepted.
+    #[test]
+    fn text_after_the_object_is_refused() {
+        for tail in [" },\n \"maxQueue\": 8\n}", "}", "{}", "x", "\"a\""] {
+            let body = format!(r#"{{{MIN},"path":"w"}}{tail}"#);
+            let e = parse(&body).expect_err(&body);
+            assert_eq!(e.field, None, "{body}");
+            assert!(e.message.contains("trailing characters"), "{body}: {e}");
+        }
+        parse(&format!("\n {{{MIN},\"path\":\"w\"}} \r\n\t")).expect("whitespace around it");
     }
 
     /// Each case: a manifest body, the field the error must name, and a word it must use.

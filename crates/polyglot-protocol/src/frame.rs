@@ -148,6 +148,15 @@ impl FrameReader {
     pub fn finish(&self) -> Result<(), Truncated> {
         let pending = (self.end - self.start) as u64;
         match &self.skip {
+            // MessagePack: `size` is the declared length, of which `remaining` never came;
+            // the prefix arrived too, as it counts for a frame cut before its limit check.
+            Some(Skip {
+                remaining: Some(remaining),
+                size,
+                ..
+            }) => Err(Truncated {
+                buffered: PREFIX as u64 + (size - remaining) + pending,
+            }),
             Some(skip) => Err(Truncated {
                 buffered: skip.size + pending,
             }),
