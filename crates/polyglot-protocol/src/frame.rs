@@ -264,7 +264,11 @@ impl FrameReader {
                     };
                     skip.size += body as u64;
                     if i == 0 && skip.last_cr {
-                        skip.size -= 1; // the `\r` that ended the previous read
+                        // The `\r` that ended the previous read ends the line: it is
+                        // neither counted nor part of the head the id is read from.
+                        skip.size -= 1;
+                        skip.head
+                            .truncate(usize::try_from(skip.size).unwrap_or(usize::MAX));
                     }
                     let room = HEAD_BYTES - skip.head.len();
                     skip.head.extend_from_slice(&avail[..body.min(room)]);

@@ -71,3 +71,31 @@ fn json_floats_decode_to_the_exact_double() {
         assert_eq!(again, msg, "{text} through a JSON frame");
     }
 }
+
+/// json_frames: an oversize line `{"id":1\r\n` read byte by byte reported id 1, read
+/// whole no id. A read ending at the `\r` left it in the head the id is read from, where it
+/// ended the number; the line itself ends at `1`, which may have been cut. Now the id is
+/// the same whatever the reads.
+#[test]
+fn an_oversize_json_line_has_the_same_id_whatever_the_reads() {
+    use polyglot_protocol::Frame;
+    let stream = b"{\"id\":1\r\n{\"id\":2}\r\n";
+    for chunk in 1..=stream.len() {
+        let mut r = FrameReader::new(Codec::Json, 3);
+        let mut got = Vec::new();
+        for piece in stream.chunks(chunk) {
+            r.extend(piece);
+            while let Some(f) = r.next_frame() {
+                got.push(match f {
+                    Frame::TooLarge { size, id } => (size, id),
+                    Frame::Data(d) => panic!("{d:?} is over the limit"),
+                });
+            }
+        }
+        assert_eq!(
+            got,
+            vec![(7, None), (8, Some(2u64.into()))],
+            "reads of {chunk}"
+        );
+    }
+}
