@@ -43,6 +43,8 @@
 //! - `status`: [`ModuleStatus`] and friends, snapshots for display.
 //! - `events`: [`RuntimeEvent`], what happens, broadcast to subscribers.
 //! - `error`: [`CallError`], [`LoadError`] and the rest.
+//! - `telemetry`: the metrics the runtime records through the `metrics` facade (names,
+//!   labels, latency buckets), and [`Runtime::record_state_metrics`].
 //! - `api`: the host API's messages (`proto/polyglot/v1/runtime.proto`) from the core's
 //!   types and back, written the same by every side that speaks the API.
 //! - `docs`: how supervision and deployments work and what they do not do.
@@ -68,6 +70,7 @@ mod process;
 mod runtime;
 mod status;
 mod supervisor;
+pub mod telemetry;
 
 pub use build::{ensure_built, needs_build, BUILD_TIMEOUT};
 pub use deployment::{DeploySource, DeploymentConfig, DeploymentError, DEFAULT_RETAIN_PREVIOUS};

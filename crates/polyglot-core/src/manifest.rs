@@ -100,6 +100,9 @@ pub struct Manifest {
     /// the module is served in the host's own process by it, with no worker; otherwise
     /// `command`/`path` starts its standalone worker as usual.
     pub builtin: Option<String>,
+    /// Whether the host is ready only while this module can serve (by its own workers or
+    /// a fallback): a readiness probe fails while a required module cannot.
+    pub required: bool,
 }
 
 /// One smoke check call of `module.json`'s `smoke` list: a method, its params, and the
@@ -306,6 +309,8 @@ struct RawManifest {
     smoke: Vec<RawSmoke>,
     #[serde(default)]
     builtin: Option<String>,
+    #[serde(default)]
+    required: bool,
 }
 
 #[derive(Deserialize)]
@@ -699,6 +704,7 @@ impl Manifest {
             shutdown_grace,
             smoke,
             builtin: raw.builtin,
+            required: raw.required,
         })
     }
 
@@ -736,6 +742,7 @@ impl Manifest {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             smoke: Vec::new(),
             builtin: None,
+            required: false,
         }
     }
 
@@ -987,6 +994,16 @@ mod tests {
         );
         assert_eq!(m.smoke[0].to_string(), r#"echo(["hi"])"#);
         assert_eq!(m.smoke[3].params, serde_json::json!([]));
+    }
+
+    #[test]
+    fn required_is_false_unless_set() {
+        assert!(!parse(&format!(r#"{{{MIN},"path":"w"}}"#)).unwrap().required);
+        let m = parse(&format!(r#"{{{MIN},"path":"w","required":true}}"#)).unwrap();
+        assert!(m.required);
+        let e = parse(&format!(r#"{{{MIN},"path":"w","required":"yes"}}"#)).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("required"), "{e}");
+        assert!(e.to_string().contains("boolean"), "{e}");
     }
 
     /// Found by the `manifest` fuzz target: text after the manifest's object was ignored,

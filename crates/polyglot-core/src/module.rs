@@ -2,7 +2,7 @@
 //! supervised worker slots or its in-process handler, its state, and its draining.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use polyglot_protocol::Value;
@@ -17,6 +17,7 @@ use crate::events::Events;
 use crate::manifest::{Fallback, Manifest};
 use crate::status::{HealthState, InstanceStatus, ModuleState, ModuleStatus};
 use crate::supervisor::{self, Instance, InstanceState, RestartBudget, SlotContext};
+use crate::telemetry::VersionMetrics;
 
 /// Why a module could not take a call; it was never sent, so another implementation may
 /// take it.
@@ -67,6 +68,8 @@ pub(crate) struct Module {
     stopped: watch::Sender<bool>,
     started: Mutex<StartProgress>,
     started_notify: Notify,
+    /// Its metric handles, made at its first call (which names its version id).
+    metrics: OnceLock<VersionMetrics>,
 }
 
 /// One worker slot's supervisor: its stop signal, and its task (the supervisor, or the
@@ -129,6 +132,7 @@ impl Module {
             stopped: watch::channel(false).0,
             started: Mutex::new(StartProgress::default()),
             started_notify: Notify::new(),
+            metrics: OnceLock::new(),
         }
     }
 
@@ -526,17 +530,22 @@ impl Module {
     }
 
     /// Runs one call on the least busy available worker.
+    ///
+    /// An in-process handler takes `params` (leaving `Null`) instead of a copy: a
+    /// megabyte param would otherwise be copied on every call. Its attempt is never
+    /// `Unavailable`, so the call ends with it and no fallback needs the params again.
     pub(crate) async fn attempt(
         &self,
         method: &str,
-        params: &Value,
+        params: &mut Value,
         deadline: Instant,
         progress: Option<mpsc::UnboundedSender<Value>>,
     ) -> Attempt {
         match &self.backend {
             Backend::InProcess(h) => {
                 let started = std::time::Instant::now();
-                let fut = h.call(method, params.clone(), Context::detached(method));
+                let params = std::mem::take(params);
+                let fut = h.call(method, params, Context::detached(method));
                 match tokio::time::timeout_at(deadline, fut).await {
                     Ok(Ok(value)) => Attempt::Done {
                         value,
@@ -645,6 +654,39 @@ impl Module {
         let _ = rx.wait_for(|stopped| *stopped).await;
     }
 
+    /// Its metric handles, labelled with `version` (its version id) at the first call.
+    pub(crate) fn metrics(&self, version: &str) -> &VersionMetrics {
+        self.metrics
+            .get_or_init(|| VersionMetrics::new(&self.manifest.name, version))
+    }
+
+    /// Calls that chose this module and have not finished.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Worker processes running: started, handshake done, not stopped (serving or failing
+    /// health checks).
+    pub(crate) fn running_workers(&self) -> usize {
+        match &self.backend {
+            Backend::InProcess(_) => 0,
+            Backend::Workers(list) => list
+                .iter()
+                .filter(|i| {
+                    matches!(
+                        i.state(),
+                        InstanceState::Healthy | InstanceState::Degraded | InstanceState::Unhealthy
+                    )
+                })
+                .count(),
+        }
+    }
+
+    /// Whether it would take a call now: it runs in process, or a worker takes calls.
+    pub(crate) fn takes_calls(&self) -> bool {
+        self.ready_instances() > 0
+    }
+
     /// How many workers take calls now: what a rolling update counts as ready.
     pub(crate) fn ready_instances(&self) -> usize {
         match &self.backend {
@@ -706,6 +748,7 @@ impl Module {
             version: m.version.clone(),
             language: m.language.clone(),
             in_process: matches!(self.backend, Backend::InProcess(_)),
+            required: m.required,
             state: self.state(),
             health,
             methods: self.methods().unwrap_or_default(),

@@ -24,6 +24,7 @@ use crate::events::{EventKind, Events, RuntimeEvent};
 use crate::manifest::{Fallback, Manifest};
 use crate::module::{ready_budget, Attempt, CallTicket, Module};
 use crate::status::ModuleStatus;
+use crate::telemetry::{self, CallRecord};
 
 /// Calls in flight get this long to finish on shutdown or when their module is
 /// replaced by a reload, before their workers are stopped anyway.
@@ -444,6 +445,7 @@ impl Runtime {
             .await
     }
 
+    /// Runs a call and records it in the metrics (`telemetry`).
     async fn call_routed(
         &self,
         module: &str,
@@ -451,6 +453,27 @@ impl Runtime {
         params: Value,
         key: Option<&str>,
         opts: CallOptions,
+    ) -> Result<Reply, CallError> {
+        let mut record = CallRecord::default();
+        let result = self
+            .call_unrecorded(module, method, params, key, opts, &mut record)
+            .await;
+        let known = record.handles.is_some() || self.inner.slot(module).is_some();
+        let label = if known { module } else { telemetry::UNKNOWN };
+        record.finish(label, &result);
+        result
+    }
+
+    /// The call itself; leaves in `record` the metric handles of the version (and method)
+    /// the call was routed to, once it is, and how long its attempts took.
+    async fn call_unrecorded(
+        &self,
+        module: &str,
+        method: &str,
+        mut params: Value,
+        key: Option<&str>,
+        opts: CallOptions,
+        record: &mut CallRecord,
     ) -> Result<Reply, CallError> {
         if self.inner.shutting_down.load(Ordering::SeqCst) {
             return Err(CallError::ShuttingDown);
@@ -474,8 +497,10 @@ impl Runtime {
                 })
             }
         };
+        let metrics = primary.ticket.0.metrics(&primary.version);
         if let Some(methods) = primary.ticket.0.methods() {
             if !methods.iter().any(|m| m == method) {
+                record.handles = Some(metrics.unknown_method());
                 return Err(CallError::MethodNotFound {
                     module: module.to_owned(),
                     method: method.to_owned(),
@@ -483,6 +508,7 @@ impl Runtime {
                 });
             }
         }
+        record.handles = Some(metrics.method(method));
         let deadline = Instant::now() + opts.timeout.unwrap_or(primary.ticket.0.manifest.timeout);
         let mut causes: Vec<Cause> = Vec::new();
         let mut visited: HashSet<String> = HashSet::from([module.to_owned()]);
@@ -491,6 +517,7 @@ impl Runtime {
         let mut shadow = primary.shadow_copy(method, &params, deadline);
         let mut chain: VecDeque<Entered> = VecDeque::from([primary]);
         let mut first = true;
+        let mut first_started = None;
         while let Some(entered) = chain.pop_front() {
             let m = &entered.ticket.0;
             if !first {
@@ -506,10 +533,15 @@ impl Runtime {
                 }
             }
             let started = std::time::Instant::now();
+            let call_started = *first_started.get_or_insert(started);
             let attempt = m
-                .attempt(method, &params, deadline, opts.progress.clone())
+                .attempt(method, &mut params, deadline, opts.progress.clone())
                 .await;
-            entered.record(&attempt, started.elapsed());
+            let took = started.elapsed();
+            entered.record(&attempt, took);
+            // The call's latency reads no clock of its own: the first attempt's is the
+            // call's, and a fallback's ends it.
+            record.took = Some(if first { took } else { call_started.elapsed() });
             if let Some(copy) = shadow.take() {
                 copy.compare(&attempt);
             }
@@ -521,6 +553,7 @@ impl Runtime {
                 } => {
                     if !first {
                         tracing::info!(module, method, served_by = %m.label, "served by a fallback");
+                        telemetry::fallback_used(module, &m.label);
                         self.inner.events.emit(
                             module,
                             EventKind::FallbackUsed {
@@ -610,6 +643,41 @@ impl Runtime {
         for t in next.into_iter().rev() {
             chain.push_front(t);
         }
+    }
+
+    /// The implementation a call to `name` would be served by now: the module itself when
+    /// it runs in process or a worker of its active version takes calls, else the first of
+    /// its fallbacks, in order (a fallback module's own fallbacks included), that would.
+    /// `None` when none would, or no module of that name is loaded.
+    pub fn serving(&self, name: &str) -> Option<String> {
+        self.serving_from(name, &mut HashSet::new())
+    }
+
+    fn serving_from(&self, name: &str, visited: &mut HashSet<String>) -> Option<String> {
+        if !visited.insert(name.to_owned()) {
+            return None;
+        }
+        let m = match self.inner.slot(name)? {
+            Slot::Mounted(m) => m,
+            Slot::Deployed(d) => d.active()?,
+        };
+        if m.takes_calls() {
+            return Some(m.label.clone());
+        }
+        let mut files = m.file_fallbacks.iter();
+        for f in &m.manifest.fallback {
+            let found = match f {
+                Fallback::Module(other) => self.serving_from(other, visited),
+                Fallback::File(_) => files
+                    .next()
+                    .filter(|fm| fm.takes_calls())
+                    .map(|fm| fm.label.clone()),
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
     }
 
     /// Registers a call on the version of module `name` that the routing key (or a
@@ -854,10 +922,10 @@ impl Entered {
         let (d, _) = self.record.as_ref()?;
         let (version, module) = self.shadow.as_ref()?;
         let ticket = module.enter()?;
-        let (method, params) = (method.to_owned(), params.clone());
+        let (method, mut params) = (method.to_owned(), params.clone());
         let task = tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let attempt = ticket.0.attempt(&method, &params, deadline, None).await;
+            let attempt = ticket.0.attempt(&method, &mut params, deadline, None).await;
             (attempt, started.elapsed())
         });
         Some(ShadowCopy {

@@ -68,6 +68,8 @@ pub struct ModuleStatus {
     pub language: String,
     /// Whether it runs in the host's process.
     pub in_process: bool,
+    /// Whether the host is ready only while it can serve (`required` in its manifest).
+    pub required: bool,
     /// Its lifecycle state.
     pub state: ModuleState,
     /// Its health.

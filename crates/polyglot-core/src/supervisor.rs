@@ -257,6 +257,7 @@ pub(crate) async fn supervise(cx: SlotContext, mut stop: watch::Receiver<bool>) 
         }
         backoff = (backoff * 2).min(policy.backoff_max);
         cx.instance.restarts.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::worker_restarted(&cx.module);
     }
     cx.instance.set_state(InstanceState::Stopped);
 }

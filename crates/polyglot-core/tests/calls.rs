@@ -359,6 +359,23 @@ async fn an_in_process_handler_is_called_like_a_worker() {
     assert_eq!(status.methods, ["fail", "upper"]);
 }
 
+/// An in-process handler gets the caller's params themselves: a buffer moved into the
+/// call reaches the handler, and comes back, without a copy.
+#[tokio::test]
+async fn an_in_process_call_moves_the_params_without_copying() {
+    let rt = polyglot_core::Runtime::default();
+    let handler = polyglot_worker::Worker::new("inproc", "1.0.0")
+        .method("echo", |p: Value, _| async move { Ok(p) });
+    rt.mount(std::sync::Arc::new(handler));
+    let data = vec![7u8; 1 << 20];
+    let at = data.as_ptr();
+    let r = rt.call("inproc", "echo", Value::Bytes(data)).await.unwrap();
+    match r.value {
+        Value::Bytes(b) => assert!(std::ptr::eq(b.as_ptr(), at) && b.len() == 1 << 20),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// With the socket transport the worker's stdout is free: a print there is logged, and
 /// the protocol, on the socket, is untouched.
 #[tokio::test]

@@ -1,10 +1,8 @@
 //! The gRPC API: the `polyglot.v1.Runtime` service over a [`Runtime`], the standard
 //! `grpc.health.v1` service (one entry per module plus the overall one), server
-//! reflection, and API-key authentication.
+//! reflection, and API keys (`auth`) checked on every Runtime call.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +11,10 @@ use polyglot_core::{
     CallError, CallOptions, HealthState, LoadError, Reply, Runtime, RuntimeEvent, Value,
 };
 use polyglot_proto::v1 as pb;
-use subtle::ConstantTimeEq;
 
+use crate::auth::{is_exposed, Auth, API_KEY_HEADER, AUTHORIZATION};
 use crate::deployments;
+use crate::lifecycle::Lifecycle;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_stream::Stream;
@@ -434,6 +433,14 @@ fn response(codec: pb::Codec, reply: Reply) -> Result<pb::CallResponse, Status> 
 /// The gRPC status of a call error: a deliberate code, the error's text, and an
 /// [`pb::ErrorDetail`] in the details.
 pub fn status_of(e: &CallError) -> Status {
+    let (code, d) = error_detail(e);
+    polyglot_proto::status_with_detail(code, e.to_string(), &d)
+}
+
+/// The gRPC code of a call error and its [`pb::ErrorDetail`]: its kind, the module and
+/// method, a method's own error (code, message, data), why each implementation could not
+/// take the call, and the fallback that took it. The HTTP API's errors say the same.
+pub fn error_detail(e: &CallError) -> (Code, pb::ErrorDetail) {
     let mut d = pb::ErrorDetail {
         kind: e.kind().to_owned(),
         ..Default::default()
@@ -495,18 +502,16 @@ pub fn status_of(e: &CallError) -> Status {
             served_by,
             error,
         } => {
-            let inner = status_of(error);
+            let (code, inner) = error_detail(error);
             (d.module, d.method) = (module.clone(), method.clone());
             d.served_by = served_by.clone();
             d.causes = proto_causes(causes);
-            if let Some(inner) = polyglot_proto::error_detail(&inner) {
-                (d.code, d.message, d.data_json) = (inner.code, inner.message, inner.data_json);
-            }
-            inner.code()
+            (d.code, d.message, d.data_json) = (inner.code, inner.message, inner.data_json);
+            code
         }
         CallError::ShuttingDown => Code::Unavailable,
     };
-    polyglot_proto::status_with_detail(code, e.to_string(), &d)
+    (code, d)
 }
 
 fn proto_causes(causes: &[polyglot_core::Cause]) -> Vec<pb::Cause> {
@@ -546,56 +551,18 @@ fn grpc_timeout(meta: &MetadataMap) -> Option<Duration> {
     })
 }
 
-/// Checks the API key of every Runtime call: `authorization: Bearer KEY` or
-/// `x-api-key: KEY`, compared in constant time. Refusals are counted.
-#[derive(Clone)]
-pub struct Auth {
-    key: Option<Arc<[u8]>>,
-    /// Calls refused for a missing or wrong key.
-    pub refused: Arc<AtomicU64>,
-}
-
-impl Auth {
-    /// Checks keys when `key` is set; lets everything through otherwise.
-    pub fn new(key: Option<String>) -> Auth {
-        Auth {
-            key: key.map(|k| Arc::from(k.into_bytes())),
-            refused: Arc::default(),
-        }
-    }
-
-    fn check(&self, req: Request<()>) -> Result<Request<()>, Status> {
-        let Some(key) = &self.key else {
-            return Ok(req);
-        };
-        let given = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .or_else(|| {
-                req.metadata()
-                    .get("x-api-key")
-                    .and_then(|v| v.to_str().ok())
-            });
-        match given {
-            Some(g) if bool::from(g.as_bytes().ct_eq(key)) => Ok(req),
-            Some(_) => {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                Err(Status::unauthenticated("wrong API key"))
-            }
-            None => {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                Err(Status::unauthenticated(
-                    "an API key is required: send `authorization: Bearer <key>` or `x-api-key: <key>`",
-                ))
-            }
-        }
+/// Checks the API key of a Runtime call (its `authorization` or `x-api-key` metadata).
+fn check(auth: &Auth, req: Request<()>) -> Result<Request<()>, Status> {
+    let header = |name: &str| req.metadata().get(name).and_then(|v| v.to_str().ok());
+    match auth.verify(header(AUTHORIZATION), header(API_KEY_HEADER)) {
+        Ok(()) => Ok(req),
+        Err(refusal) => Err(Status::unauthenticated(refusal.message())),
     }
 }
 
 /// Serves the gRPC API on `listener` until `shutdown` completes, then stops taking new
-/// RPCs and lets those in flight finish.
+/// RPCs and lets those in flight finish. Its health service says not serving from the
+/// moment `life` is stopping.
 ///
 /// # Errors
 /// When the reflection service cannot be built or the server fails.
@@ -604,6 +571,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     auth: Auth,
     tls: Option<Tls>,
+    life: Arc<Lifecycle>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -613,6 +581,19 @@ pub async fn serve(
     reporter
         .set_service_status(RUNTIME_SERVICE, tonic_health::ServingStatus::Serving)
         .await;
+    // Not serving from the moment the host is told to stop, before it refuses calls: a
+    // gRPC readiness probe sees what `/health/ready` does.
+    let stopping_task = {
+        let reporter = reporter.clone();
+        tokio::spawn(async move {
+            life.stopping().await;
+            for service in ["", RUNTIME_SERVICE] {
+                reporter
+                    .set_service_status(service, tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
+        })
+    };
     let health_task = {
         let runtime = runtime.clone();
         let reporter = reporter.clone();
@@ -639,7 +620,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(polyglot_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let deployments_allowed = auth.key.is_some() || !is_exposed(&listener.local_addr()?);
+    let deployments_allowed = auth.has_key() || !is_exposed(&listener.local_addr()?);
     let api = Api {
         runtime,
         deployments_allowed,
@@ -648,7 +629,8 @@ pub async fn serve(
     let api = pb::runtime_server::RuntimeServer::new(api)
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
         .max_encoding_message_size(MAX_MESSAGE_SIZE);
-    let api = tonic::service::interceptor::InterceptedService::new(api, move |req| auth.check(req));
+    let api =
+        tonic::service::interceptor::InterceptedService::new(api, move |req| check(&auth, req));
     let mut builder = tonic::transport::Server::builder();
     if let Some(t) = tls {
         builder = builder
@@ -669,6 +651,7 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     health_task.abort();
+    stopping_task.abort();
     result?;
     Ok(())
 }
@@ -705,9 +688,4 @@ pub fn load_identity(cert: &std::path::Path, key: &std::path::Path) -> anyhow::R
         key: key.to_path_buf(),
         identity,
     })
-}
-
-/// Whether binding `addr` exposes the API beyond this machine.
-pub fn is_exposed(addr: &SocketAddr) -> bool {
-    !addr.ip().is_loopback()
 }

@@ -1,5 +1,5 @@
-//! `polyglot-host`: loads the modules of a folder and serves them over gRPC, or runs one
-//! call, locally or against a running host.
+//! `polyglot-host`: loads the modules of a folder and serves them over gRPC and HTTP, or
+//! runs one call, locally or against a running host.
 //!
 //! ```text
 //! polyglot-host                          # serve ./polyglot-modules until Ctrl-C / SIGTERM
@@ -9,27 +9,37 @@
 //! polyglot-host deploy text-rust --path releases/text-rust-1.1 --strategy canary \
 //!     --stages 5,25,50,100 --stage-duration 30s   # against the running host
 //! polyglot-host status; polyglot-host history text-rust; polyglot-host rollback text-rust
+//! curl 127.0.0.1:9464/health/ready       # probes, /metrics and a JSON call API over HTTP
 //! ```
 //!
 //! # Layout
 //! - `main`: the command line and the commands.
-//! - `grpc`: the gRPC API (Runtime service, health, reflection, API keys).
+//! - `grpc`: the gRPC API (Runtime service, health, reflection).
+//! - `auth`: API keys, shared by the gRPC and HTTP APIs; which addresses are exposed.
+//! - `http`: the HTTP endpoints: health probes, `/metrics`, the JSON call API.
+//! - `lifecycle`: loading, serving, stopping, as the probes and health service report it.
+//! - `metrics`: the Prometheus exporter behind `/metrics`.
 //! - `deployments`: the deployment RPCs' messages and errors.
 //! - `webhook`: deployment events POSTed to URLs.
 //! - `client`: `--connect`, the commands against a running host.
 //! - `deploy_cli`: the deployment commands (`deploy`, `rollback`, `status`, ...).
 //! - `table`: the tables and JSON the commands print.
 
+mod auth;
 mod client;
 mod deploy_cli;
 mod deployments;
 mod grpc;
+mod http;
+mod lifecycle;
+mod metrics;
 mod table;
 mod webhook;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -89,6 +99,17 @@ struct ServeArgs {
     /// Where the gRPC API listens (port 0: any free port, printed at start).
     #[arg(long, default_value = DEFAULT_GRPC_ADDR, value_name = "ADDR")]
     grpc_addr: SocketAddr,
+
+    /// Where the HTTP endpoints listen: health probes, /metrics and the JSON call API
+    /// (port 0: any free port, printed at start; `off`: none). Default 127.0.0.1:9464;
+    /// when that port is taken the host serves without them and says so.
+    #[arg(long, value_name = "ADDR|off", env = "POLYGLOT_HTTP_ADDR", value_parser = http_addr)]
+    http_addr: Option<HttpAddr>,
+
+    /// On SIGTERM, how long the host keeps serving with /health/ready failing before it
+    /// refuses new calls: the time a load balancer takes to stop sending them (e.g. 5s).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0s")]
+    shutdown_delay: Duration,
 
     /// Serve the API over TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -178,6 +199,47 @@ impl AnalysisArgs {
     }
 }
 
+/// `--http-addr`: an address, or none at all.
+#[derive(Clone, Copy)]
+enum HttpAddr {
+    Off,
+    At(SocketAddr),
+}
+
+fn http_addr(s: &str) -> Result<HttpAddr, String> {
+    match s {
+        "off" | "none" | "disabled" => Ok(HttpAddr::Off),
+        _ => s.parse().map(HttpAddr::At).map_err(|e| {
+            format!("{s:?} is not an address (e.g. 127.0.0.1:9464, 0.0.0.0:0) or `off`: {e}")
+        }),
+    }
+}
+
+/// Binds the HTTP endpoints' address: the one given (an error when it cannot be had), or
+/// the default (reported, and none, when it is taken: another host on this machine has
+/// it).
+async fn bind_http(addr: Option<HttpAddr>) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    match addr {
+        Some(HttpAddr::Off) => Ok(None),
+        Some(HttpAddr::At(a)) => tokio::net::TcpListener::bind(a)
+            .await
+            .map(Some)
+            .with_context(|| format!("cannot listen on {a} (use --http-addr ADDR, or off)")),
+        None => match tokio::net::TcpListener::bind(http::DEFAULT_HTTP_ADDR).await {
+            Ok(l) => Ok(Some(l)),
+            Err(e) => {
+                tracing::warn!(addr = http::DEFAULT_HTTP_ADDR, error = %e,
+                    "no HTTP endpoints (health probes, /metrics, call API): the default address cannot be had; use --http-addr");
+                eprintln!(
+                    "WARNING: no HTTP endpoints: cannot listen on {} ({e}); use --http-addr ADDR",
+                    http::DEFAULT_HTTP_ADDR
+                );
+                Ok(None)
+            }
+        },
+    }
+}
+
 fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 250ms, 30s, 5m)"))
 }
@@ -193,7 +255,7 @@ fn rate(s: &str) -> Result<f64, String> {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the modules over gRPC until Ctrl-C or SIGTERM (the default).
+    /// Serve the modules over gRPC and HTTP until Ctrl-C or SIGTERM (the default).
     Serve(ServeArgs),
     /// Run one call and print its result as JSON (exit status 1 and the error on
     /// stderr when it fails).
@@ -353,6 +415,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         _ => None,
     };
+    let http_listener = match &command {
+        Command::Serve(args) => bind_http(args.http_addr).await?,
+        _ => None,
+    };
+    // Installed before any module is loaded: a module version registers its metric
+    // handles at its first call.
+    let exporter = match &command {
+        Command::Serve(_) => Some(metrics::Exporter::install()?),
+        _ => None,
+    };
     let config = RuntimeConfig {
         drain_timeout: Duration::from_secs(drain_timeout),
     };
@@ -367,6 +439,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // whose manifest names them as `builtin`.
         polyglot_core::register_builtins(&runtime);
     }
+    let auth = auth::Auth::new(api_key);
+    let life = Arc::new(lifecycle::Lifecycle::default());
+    // Probes answer while the modules load: live, not started, not ready.
+    let http = match (http_listener, exporter) {
+        (Some(l), Some(exporter)) => {
+            let h =
+                http::HttpServer::start(l, runtime.clone(), life.clone(), auth.clone(), exporter)?;
+            println!("HTTP on {} (/health/*, /metrics, /v1/modules)", h.addr());
+            if let Some(why) = h.calls_refused() {
+                tracing::warn!(addr = %h.addr(), reason = %why, "the HTTP call API is refused");
+                eprintln!("WARNING: {why}");
+            }
+            Some(h)
+        }
+        _ => None,
+    };
     let quiet = listener.is_none();
     let report = runtime.load_dir(&dir).await;
     for e in &report.errors {
@@ -376,11 +464,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::error!("{e}");
         }
     }
+    life.mark_started(report.errors.iter().map(ToString::to_string).collect());
     let code = match command {
-        Command::Serve(_) => {
+        Command::Serve(args) => {
             let listener = listener.expect("bound above");
             let _webhooks = webhook::start(&runtime, webhooks)?;
-            serve(&runtime, &dir, listener, api_key, tls).await?
+            let stop = Stopping {
+                life: &life,
+                delay: args.shutdown_delay,
+            };
+            serve(&runtime, &dir, listener, auth, tls, stop).await?
         }
         Command::Call {
             module,
@@ -398,7 +491,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deployment(_) => unreachable!("run against a host above"),
     };
     runtime.shutdown().await;
+    // Probes answered (not ready) while the calls drained; now they stop too.
+    if let Some(h) = http {
+        h.stop().await;
+    }
     Ok(code)
+}
+
+/// How `serve` stops: readiness goes false first, then, after `delay`, new calls are
+/// refused.
+struct Stopping<'a> {
+    life: &'a Arc<lifecycle::Lifecycle>,
+    delay: Duration,
 }
 
 /// The address `serve` listens on by default.
@@ -429,13 +533,14 @@ async fn serve(
     runtime: &Runtime,
     dir: &std::path::Path,
     listener: tokio::net::TcpListener,
-    api_key: Option<String>,
+    auth: auth::Auth,
     tls: Option<grpc::Tls>,
+    stopping: Stopping<'_>,
 ) -> anyhow::Result<ExitCode> {
     // Listen before announcing readiness, so a signal right after it is handled.
     let signals = Signals::new()?;
     let addr = listener.local_addr()?;
-    if grpc::is_exposed(&addr) && api_key.is_none() {
+    if auth::is_exposed(&addr) && !auth.has_key() {
         tracing::warn!(%addr, "THE gRPC API LISTENS BEYOND THIS MACHINE WITHOUT AN API KEY: anyone who can reach it can call every module. Set --api-key or POLYGLOT_API_KEY.");
         eprintln!("WARNING: the gRPC API on {addr} is reachable from other machines and has no API key (--api-key).");
     }
@@ -455,8 +560,9 @@ async fn serve(
     let server = tokio::spawn(grpc::serve(
         runtime.clone(),
         listener,
-        grpc::Auth::new(api_key),
+        auth,
         tls,
+        stopping.life.clone(),
         async {
             let _ = stop_rx.await;
         },
@@ -467,6 +573,15 @@ async fn serve(
             r??;
             anyhow::bail!("the gRPC server stopped by itself");
         }
+    }
+    // Not ready first, so that a load balancer stops sending calls before they are refused.
+    stopping.life.mark_stopping();
+    if !stopping.delay.is_zero() {
+        tracing::info!(
+            delay_ms = stopping.delay.as_millis() as u64,
+            "stopping: not ready; still taking calls for the shutdown delay"
+        );
+        tokio::time::sleep(stopping.delay).await;
     }
     tracing::info!("stopping: no new RPCs; draining calls in flight, then stopping workers");
     let _ = stop_tx.send(());

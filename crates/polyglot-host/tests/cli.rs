@@ -125,7 +125,13 @@ fn help_names_every_command() {
 fn serve(mods: &Modules) -> std::process::Child {
     // Port 0: tests run in parallel, each host on its own free port.
     let mut child = host(mods)
-        .args(["serve", "--grpc-addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

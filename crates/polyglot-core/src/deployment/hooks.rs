@@ -255,14 +255,17 @@ impl SmokeCheck<Module> for ManifestSmoke {
 /// Runs one smoke call on `module` and compares its answer.
 async fn smoke_call(module: &Module, call: &SmokeCall) -> Result<(), SmokeFailure> {
     let deadline = Instant::now() + module.manifest.timeout;
-    let params = Value::from(call.params.clone());
+    let mut params = Value::from(call.params.clone());
     let expected = match &call.expect {
         SmokeExpect::Success => "a result".to_owned(),
         SmokeExpect::Result(r) => r.to_string(),
         SmokeExpect::Error(code) => format!("error {code}"),
     };
     let what = call.to_string();
-    match module.attempt(&call.method, &params, deadline, None).await {
+    match module
+        .attempt(&call.method, &mut params, deadline, None)
+        .await
+    {
         Attempt::Done { value, .. } => match &call.expect {
             SmokeExpect::Success => Ok(()),
             SmokeExpect::Result(r) if Value::from(r.clone()) == value => Ok(()),
