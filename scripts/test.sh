@@ -4,10 +4,12 @@
 #   ./scripts/test.sh
 #
 # A missing toolchain is a failure, never a skip. Rust: fmt, clippy (-D warnings), the
-# workspace's unit, end-to-end and doc tests (with workers in Rust, Python, Go and C++).
-# Python: the worker SDK's pytest suite in the project venv (.venv), which the Rust
-# end-to-end tests also use for Python workers. Go: vet and tests. C++: a warning-free
-# CMake build (Debian's packages, installed when missing) and its GoogleTest suite.
+# workspace's unit, end-to-end and doc tests (with workers in Rust, Python, Go and C++),
+# and a short fixed-seed run of each cargo-fuzz target (nightly toolchain). Python: the
+# worker SDK's pytest suite in the project venv (.venv), which the Rust end-to-end tests
+# also use for Python workers, and the pyo3 package `polyglot` built by maturin with its
+# own suite. Go: vet and tests. C++: a warning-free CMake build (Debian's packages,
+# installed when missing) and its GoogleTest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
