@@ -1,5 +1,6 @@
 //! Benchmarks of this crate's operations against the raw libraries, measured in the same
-//! run: `cargo bench -p polyglot-native --bench native [aes|blake3|zstd|json|regex|calls]`.
+//! run: `cargo bench -p polyglot-native --bench native
+//! [aes|blake3|call-api|zstd|json|regex|calls]`.
 //!
 //! Each case runs its variants interleaved (ours, then each baseline, round after round)
 //! and keeps each variant's best time, so a machine busy with other work slows every
@@ -8,7 +9,9 @@
 //!
 //! The first table: throughput of each variant in MB/s (10^6 bytes per second of input)
 //! and the ratio of its speed to ours (`baseline time / our time`: above 1, ours is
-//! faster).
+//! faster). The `call-api` cases run the crypto operations through
+//! `polyglot_core::Runtime::call`, to the `crypto` handler served in this process, with
+//! the raw libraries in the same case.
 //!
 //! Then the programs outside this process, each run once after the in-process cases:
 //! Node.js 20 (`node_baseline.js`: crypto, zlib, JSON, RegExp on the same inputs),
@@ -16,7 +19,7 @@
 //! runtime, in-process and to a worker process. The last table puts our figures beside
 //! theirs, as `ours / theirs` speed (above 1: ours is faster), and against the targets.
 //! A program that is not installed is reported as missing and its rows left out. The
-//! whole run takes about a minute and a half.
+//! whole run takes about two minutes.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -38,7 +41,8 @@ const MAX_ROUNDS: usize = 3000;
 
 const MB: usize = 1_000_000;
 
-type Run<'a> = Box<dyn FnMut() + 'a>;
+/// One run of a variant, returning how long its measured part took.
+type Run<'a> = Box<dyn FnMut() -> Duration + 'a>;
 
 struct Case<'a> {
     name: String,
@@ -46,6 +50,7 @@ struct Case<'a> {
     /// Our time from another case, when this case holds only baselines.
     ours: Option<f64>,
     variants: Vec<(&'static str, Run<'a>)>,
+    budget: Duration,
 }
 
 impl<'a> Case<'a> {
@@ -55,15 +60,39 @@ impl<'a> Case<'a> {
             bytes,
             ours: None,
             variants: Vec::new(),
+            budget: BUDGET,
         }
+    }
+    /// A time budget other than [`BUDGET`].
+    fn budget(mut self, budget: Duration) -> Case<'a> {
+        self.budget = budget;
+        self
     }
     /// Baselines only, compared with `ours` (seconds) measured in another case.
     fn against(mut self, ours: f64) -> Case<'a> {
         self.ours = Some(ours);
         self
     }
-    fn with(mut self, label: &'static str, f: impl FnMut() + 'a) -> Case<'a> {
-        self.variants.push((label, Box::new(f)));
+    fn with(self, label: &'static str, mut f: impl FnMut() + 'a) -> Case<'a> {
+        self.with_input(label, || (), move |()| f())
+    }
+    /// A variant given an input that `setup` makes before the clock starts: a buffer its
+    /// caller owns and gives away.
+    fn with_input<T>(
+        mut self,
+        label: &'static str,
+        mut setup: impl FnMut() -> T + 'a,
+        mut f: impl FnMut(T) + 'a,
+    ) -> Case<'a> {
+        self.variants.push((
+            label,
+            Box::new(move || {
+                let input = setup();
+                let t = Instant::now();
+                f(input);
+                t.elapsed()
+            }),
+        ));
         self
     }
 }
@@ -77,6 +106,10 @@ struct Figures {
     /// Ours, raw one thread, raw `update_rayon`, for 1 MB and 64 MB.
     blake3: [Option<[f64; 3]>; 2],
     zstd: [Option<f64>; 2],
+    /// Through the call API, for 1 MB and 64 MB.
+    call_encrypt: [Option<ViaCall>; 2],
+    call_decrypt: [Option<ViaCall>; 2],
+    call_blake3: [Option<ViaCall>; 2],
     json_compact: Option<f64>,
     json_pretty: Option<f64>,
     json_canonical: Option<f64>,
@@ -91,11 +124,9 @@ fn measure(case: &mut Case<'_>) -> Vec<f64> {
     }
     let start = Instant::now();
     let mut rounds = 0;
-    while rounds < MIN_ROUNDS || (start.elapsed() < BUDGET && rounds < MAX_ROUNDS) {
+    while rounds < MIN_ROUNDS || (start.elapsed() < case.budget && rounds < MAX_ROUNDS) {
         for (i, (_, f)) in case.variants.iter_mut().enumerate() {
-            let t = Instant::now();
-            f();
-            best[i] = best[i].min(t.elapsed().as_secs_f64());
+            best[i] = best[i].min(f().as_secs_f64());
         }
         rounds += 1;
     }
@@ -189,103 +220,146 @@ fn log_lines(n: usize) -> String {
     s
 }
 
-fn aes_cases(len: usize, fig: &mut Figures) {
-    let key = [0x42u8; 32];
-    let nonce = [7u8; 12];
-    let plaintext = noise(len);
-    let ours = crypto::AesKey::new(&key).unwrap();
-    let aws = aws_lc_rs::aead::LessSafeKey::new(
-        aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &key).unwrap(),
-    );
-    let ring_key = ring::aead::LessSafeKey::new(
-        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).unwrap(),
-    );
-    use aes_gcm::aead::{AeadInPlace, KeyInit};
-    let rc = aes_gcm::Aes256Gcm::new_from_slice(&key).unwrap();
+/// The same AES-256-GCM key in each library measured: ours, aws-lc-rs, ring, RustCrypto.
+struct AesKeys {
+    ours: crypto::AesKey,
+    aws: aws_lc_rs::aead::LessSafeKey,
+    ring: ring::aead::LessSafeKey,
+    rc: aes_gcm::Aes256Gcm,
+}
 
-    // The raw baselines do what a caller of each library does to get an owned sealed
-    // message from a borrowed plaintext: copy into a buffer with room for the tag, seal
-    // in place.
-    let size = if len >= MB {
+const AES_KEY: [u8; 32] = [0x42; 32];
+const AES_NONCE: [u8; 12] = [7; 12];
+
+// The raw baselines do what a caller of each library does to get an owned sealed
+// message from a borrowed plaintext: copy into a buffer with room for the tag, seal in
+// place; and to open one: copy, open in place. aws-lc-rs and ring share this API.
+
+/// Seals `plaintext` with `key` of the crate `lib` (`aws_lc_rs` or `ring`).
+macro_rules! seal_copy {
+    ($lib:ident, $key:expr, $plaintext:expr) => {{
+        let plaintext: &[u8] = $plaintext;
+        let mut buf = Vec::with_capacity(plaintext.len() + 16);
+        buf.extend_from_slice(plaintext);
+        $key.seal_in_place_append_tag(
+            $lib::aead::Nonce::assume_unique_for_key(AES_NONCE),
+            $lib::aead::Aad::empty(),
+            &mut buf,
+        )
+        .unwrap();
+        buf
+    }};
+}
+
+/// Opens `body` (ciphertext and tag) sealed under `nonce` with `key` of the crate `lib`.
+macro_rules! open_copy {
+    ($lib:ident, $key:expr, $nonce:expr, $body:expr) => {{
+        let mut buf = $body.to_vec();
+        let pt_len = $key
+            .open_in_place(
+                $lib::aead::Nonce::assume_unique_for_key($nonce),
+                $lib::aead::Aad::empty(),
+                &mut buf,
+            )
+            .unwrap()
+            .len();
+        buf.truncate(pt_len);
+        buf
+    }};
+}
+
+impl AesKeys {
+    fn new() -> AesKeys {
+        use aes_gcm::aead::KeyInit;
+        AesKeys {
+            ours: crypto::AesKey::new(&AES_KEY).unwrap(),
+            aws: aws_lc_rs::aead::LessSafeKey::new(
+                aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &AES_KEY).unwrap(),
+            ),
+            ring: ring::aead::LessSafeKey::new(
+                ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &AES_KEY).unwrap(),
+            ),
+            rc: aes_gcm::Aes256Gcm::new_from_slice(&AES_KEY).unwrap(),
+        }
+    }
+
+    fn aws_seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        seal_copy!(aws_lc_rs, self.aws, plaintext)
+    }
+
+    fn ring_seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        seal_copy!(ring, self.ring, plaintext)
+    }
+
+    /// Opens `body` (ciphertext and tag) sealed under `nonce`.
+    fn aws_open(&self, nonce: [u8; 12], body: &[u8]) -> Vec<u8> {
+        open_copy!(aws_lc_rs, self.aws, nonce, body)
+    }
+
+    fn ring_open(&self, nonce: [u8; 12], body: &[u8]) -> Vec<u8> {
+        open_copy!(ring, self.ring, nonce, body)
+    }
+}
+
+/// `1 MB`, `64 MB`, or `100 B`.
+fn size_label(len: usize) -> String {
+    if len >= MB {
         format!("{} MB", len / MB)
     } else {
         format!("{len} B")
-    };
+    }
+}
+
+/// A sealed message of ours split into its nonce and the rest (ciphertext and tag), as
+/// the raw libraries take it.
+fn split_sealed(sealed: &[u8]) -> ([u8; 12], &[u8]) {
+    let (n, body) = sealed.split_at(12);
+    (n.try_into().unwrap(), body)
+}
+
+fn aes_cases(len: usize, fig: &mut Figures) {
+    let plaintext = noise(len);
+    let k = AesKeys::new();
+    use aes_gcm::aead::AeadInPlace;
+    let size = size_label(len);
     let slot = usize::from(len > MB);
     let seal = report(
         Case::new(format!("AES-256-GCM seal {size}"), len)
             .with("ours (aws-lc-rs, out of place)", || {
-                black_box(ours.encrypt(black_box(&plaintext), b"").unwrap());
+                black_box(k.ours.encrypt(black_box(&plaintext), b"").unwrap());
             })
             .with("aws-lc-rs raw", || {
-                let mut buf = Vec::with_capacity(len + 16);
-                buf.extend_from_slice(black_box(&plaintext));
-                aws.seal_in_place_append_tag(
-                    aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-                    aws_lc_rs::aead::Aad::empty(),
-                    &mut buf,
-                )
-                .unwrap();
-                black_box(buf);
+                black_box(k.aws_seal(black_box(&plaintext)));
             })
             .with("ring raw", || {
-                let mut buf = Vec::with_capacity(len + 16);
-                buf.extend_from_slice(black_box(&plaintext));
-                ring_key
-                    .seal_in_place_append_tag(
-                        ring::aead::Nonce::assume_unique_for_key(nonce),
-                        ring::aead::Aad::empty(),
-                        &mut buf,
-                    )
-                    .unwrap();
-                black_box(buf);
+                black_box(k.ring_seal(black_box(&plaintext)));
             })
             .with("aes-gcm (RustCrypto) raw", || {
                 let mut buf = Vec::with_capacity(len + 16);
                 buf.extend_from_slice(black_box(&plaintext));
-                rc.encrypt_in_place(&nonce.into(), b"", &mut buf).unwrap();
+                k.rc.encrypt_in_place(&AES_NONCE.into(), b"", &mut buf)
+                    .unwrap();
                 black_box(buf);
             }),
     );
     fig.aes_seal[slot] = Some(seal[0]);
 
-    let sealed = ours.encrypt(&plaintext, b"").unwrap();
-    let (n, body) = sealed.split_at(12);
-    let n: [u8; 12] = n.try_into().unwrap();
+    let sealed = k.ours.encrypt(&plaintext, b"").unwrap();
+    let (n, body) = split_sealed(&sealed);
     let open = report(
         Case::new(format!("AES-256-GCM open {size}"), len)
             .with("ours (aws-lc-rs, out of place)", || {
-                black_box(ours.decrypt(black_box(&sealed), b"").unwrap());
+                black_box(k.ours.decrypt(black_box(&sealed), b"").unwrap());
             })
             .with("aws-lc-rs raw", || {
-                let mut buf = black_box(body).to_vec();
-                let pt_len = aws
-                    .open_in_place(
-                        aws_lc_rs::aead::Nonce::assume_unique_for_key(n),
-                        aws_lc_rs::aead::Aad::empty(),
-                        &mut buf,
-                    )
-                    .unwrap()
-                    .len();
-                buf.truncate(pt_len);
-                black_box(buf);
+                black_box(k.aws_open(n, black_box(body)));
             })
             .with("ring raw", || {
-                let mut buf = black_box(body).to_vec();
-                let pt_len = ring_key
-                    .open_in_place(
-                        ring::aead::Nonce::assume_unique_for_key(n),
-                        ring::aead::Aad::empty(),
-                        &mut buf,
-                    )
-                    .unwrap()
-                    .len();
-                buf.truncate(pt_len);
-                black_box(buf);
+                black_box(k.ring_open(n, black_box(body)));
             })
             .with("aes-gcm (RustCrypto) raw", || {
                 let mut buf = black_box(body).to_vec();
-                rc.decrypt_in_place(&n.into(), b"", &mut buf).unwrap();
+                k.rc.decrypt_in_place(&n.into(), b"", &mut buf).unwrap();
                 black_box(buf);
             }),
     );
@@ -297,18 +371,11 @@ fn aes_cases(len: usize, fig: &mut Figures) {
 /// `decrypt_owned`, which also move the data by the 12 bytes of the nonce each way (the
 /// message format puts the nonce first).
 fn aes_in_place_cases(len: usize) {
-    let key = [0x42u8; 32];
-    let nonce = [7u8; 12];
+    let nonce = AES_NONCE;
     let plaintext = noise(len);
-    let ours = crypto::AesKey::new(&key).unwrap();
-    let aws = aws_lc_rs::aead::LessSafeKey::new(
-        aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &key).unwrap(),
-    );
-    let ring_key = ring::aead::LessSafeKey::new(
-        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).unwrap(),
-    );
-    use aes_gcm::aead::{AeadInPlace, KeyInit};
-    let rc = aes_gcm::Aes256Gcm::new_from_slice(&key).unwrap();
+    let k = AesKeys::new();
+    let (ours, aws, ring_key, rc) = (&k.ours, &k.aws, &k.ring, &k.rc);
+    use aes_gcm::aead::AeadInPlace;
     let fresh = || {
         let mut b = Vec::with_capacity(len + 28);
         b.extend_from_slice(&plaintext);
@@ -316,11 +383,7 @@ fn aes_in_place_cases(len: usize) {
     };
     let mut b_ours = Some(fresh());
     let (mut b_aws, mut b_fmt, mut b_ring, mut b_rc) = (fresh(), fresh(), fresh(), fresh());
-    let size = if len >= MB {
-        format!("{} MB", len / MB)
-    } else {
-        format!("{len} B")
-    };
+    let size = size_label(len);
     report(
         Case::new(format!("AES-256-GCM seal+open in place {size}"), 2 * len)
             .with("ours (encrypt_owned+decrypt_owned)", || {
@@ -392,6 +455,11 @@ fn aes_in_place_cases(len: usize) {
     );
 }
 
+/// The raw crate on every core.
+fn blake3_rayon(data: &[u8]) -> blake3::Hash {
+    blake3::Hasher::new().update_rayon(data).finalize()
+}
+
 fn blake3_cases(len: usize, fig: &mut Figures) {
     let data = noise(len);
     let best = report(
@@ -403,11 +471,7 @@ fn blake3_cases(len: usize, fig: &mut Figures) {
                 black_box(blake3::hash(black_box(&data)));
             })
             .with("blake3 raw, update_rayon", || {
-                black_box(
-                    blake3::Hasher::new()
-                        .update_rayon(black_box(&data))
-                        .finalize(),
-                );
+                black_box(blake3_rayon(black_box(&data)));
             }),
     );
     fig.blake3[usize::from(len > MB)] = Some([best[0], best[1], best[2]]);
@@ -421,17 +485,239 @@ fn blake3_threshold() {
         report(
             Case::new(format!("BLAKE3 threshold {kib} KiB"), data.len())
                 .with("update_rayon", || {
-                    black_box(
-                        blake3::Hasher::new()
-                            .update_rayon(black_box(&data))
-                            .finalize(),
-                    );
+                    black_box(blake3_rayon(black_box(&data)));
                 })
                 .with("update (one thread)", || {
                     black_box(blake3::hash(black_box(&data)));
                 }),
         );
     }
+}
+
+/// One operation through the call API, against the raw libraries in the same case: best
+/// times in seconds.
+#[derive(Clone, Copy)]
+struct ViaCall {
+    /// `Runtime::call` with the caller's buffer moved into the params.
+    moved: f64,
+    /// `Runtime::call` with the params copied from a borrowed slice, inside the timing.
+    copied: f64,
+    /// Our function called directly, without the call.
+    direct: f64,
+    /// Our function called directly on a buffer given to it and freed after, as the
+    /// call frees the buffer moved into it (BLAKE3 only).
+    given: Option<f64>,
+    /// The raw library variants and their labels; the first is the library ours uses.
+    raws: [(&'static str, f64); 2],
+}
+
+impl ViaCall {
+    /// The fastest raw variant.
+    fn fastest(&self) -> (&'static str, f64) {
+        let [a, b] = self.raws;
+        if a.1 <= b.1 {
+            a
+        } else {
+            b
+        }
+    }
+}
+
+/// A call-API case of AES: the method, its input and its answer's length, our function
+/// called directly, and the raw libraries doing the same.
+struct AesMethod<'r> {
+    method: &'static str,
+    input: &'r [u8],
+    answer_len: usize,
+    direct_label: &'static str,
+    direct: &'r dyn Fn(),
+    aws: &'r dyn Fn(),
+    ring: &'r dyn Fn(),
+}
+
+/// The module the call-API cases and the call latencies call in this process: the
+/// `crypto` handler, registered as the builtin a manifest names.
+const IN_PROCESS: &str = "crypto-rust";
+
+fn in_process_manifest() -> serde_json::Value {
+    serde_json::json!({"name": IN_PROCESS, "language": "rust", "version": "1.0.0",
+                       "builtin": "crypto"})
+}
+
+/// A `polyglot_core::Runtime` with the `crypto` handler registered as the builtin
+/// `crypto`, and `manifests` (folder, module.json) written under `dir` and loaded.
+async fn crypto_runtime(
+    dir: &Path,
+    manifests: &[(&str, serde_json::Value)],
+) -> Result<polyglot_core::Runtime, String> {
+    for (folder, manifest) in manifests {
+        let d = dir.join(folder);
+        std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+        std::fs::write(d.join("module.json"), manifest.to_string()).map_err(|e| e.to_string())?;
+    }
+    let rt = polyglot_core::Runtime::default();
+    rt.register_builtin("crypto", Arc::new(crypto::handler()));
+    let loaded = rt.load_dir(dir).await;
+    if !loaded.errors.is_empty() {
+        rt.shutdown().await;
+        return Err(format!("modules not loaded: {:?}", loaded.errors));
+    }
+    Ok(rt)
+}
+
+/// The bytes of a call's answer.
+fn answer_bytes(v: Value) -> Vec<u8> {
+    match v {
+        Value::Bytes(b) => b,
+        other => panic!("expected bytes, got {}", other.type_name()),
+    }
+}
+
+/// The variants of a call-API case, in this order; the raw ones follow.
+const CALL_MOVED: &str = "call, buffer moved in";
+const CALL_COPIED: &str = "call, params copied from &[u8]";
+
+/// `best` of a call-API case: the two calls, our function called directly (and on a
+/// given buffer, when the case has that variant), then the two raw variants (labelled
+/// `labels`).
+fn via_call(best: &[f64], labels: [&'static str; 2]) -> ViaCall {
+    let n = best.len();
+    ViaCall {
+        moved: best[0],
+        copied: best[1],
+        direct: best[2],
+        given: (n == 6).then(|| best[3]),
+        raws: [(labels[0], best[n - 2]), (labels[1], best[n - 1])],
+    }
+}
+
+/// The crypto operations through `polyglot_core::Runtime::call` to the `crypto` handler
+/// served in this process, on the inputs of the cases above. Each case has the call
+/// with the caller's buffer moved in (made before the clock starts, as a caller that
+/// owns its data gives it), the call with the params copied from a borrowed slice
+/// (timed), our function called directly (for BLAKE3 also on a buffer given to it and
+/// freed, which is what the call does with a moved buffer), and the raw libraries'
+/// variants from above. Each call runs to its answer from `block_on` on this thread, as
+/// an async caller's `await` does.
+fn call_api_cases(fig: &mut Figures) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rt = tokio.block_on(crypto_runtime(
+        dir.path(),
+        &[(IN_PROCESS, in_process_manifest())],
+    ))?;
+    let call = |method: &str, params: Value| -> Value {
+        match tokio.block_on(rt.call(IN_PROCESS, method, params)) {
+            Ok(reply) => reply.value,
+            Err(e) => panic!("{method} through the call API: {e}"),
+        }
+    };
+    let k = AesKeys::new();
+    let aes_params =
+        |data: Vec<u8>| Value::Array(vec![Value::Bytes(data), Value::Bytes(AES_KEY.to_vec())]);
+    for (slot, len) in [(0, MB), (1, 64 * MB)] {
+        let size = size_label(len);
+        let plaintext = noise(len);
+        // A 64 MB round of five variants, with the inputs made for the moved ones, takes
+        // about 300 ms: the usual budget leaves too few rounds for a stable best time.
+        let budget = if len > MB { 3 * BUDGET } else { BUDGET };
+        let sealed = k.ours.encrypt(&plaintext, b"").unwrap();
+        let (n, body) = split_sealed(&sealed);
+        let aes_methods = [
+            AesMethod {
+                method: "encrypt",
+                input: &plaintext,
+                answer_len: len + crypto::OVERHEAD,
+                direct_label: "AesKey::encrypt, no call",
+                direct: &|| {
+                    black_box(k.ours.encrypt(black_box(&plaintext), b"").unwrap());
+                },
+                aws: &|| {
+                    black_box(k.aws_seal(black_box(&plaintext)));
+                },
+                ring: &|| {
+                    black_box(k.ring_seal(black_box(&plaintext)));
+                },
+            },
+            AesMethod {
+                method: "decrypt",
+                input: &sealed,
+                answer_len: len,
+                direct_label: "AesKey::decrypt, no call",
+                direct: &|| {
+                    black_box(k.ours.decrypt(black_box(&sealed), b"").unwrap());
+                },
+                aws: &|| {
+                    black_box(k.aws_open(n, black_box(body)));
+                },
+                ring: &|| {
+                    black_box(k.ring_open(n, black_box(body)));
+                },
+            },
+        ];
+        for m in aes_methods {
+            let (method, input) = (m.method, m.input);
+            let answer = |p: Value| {
+                assert_eq!(answer_bytes(call(method, p)).len(), m.answer_len);
+            };
+            let best = report(
+                Case::new(format!("call API: {method} {size}"), len)
+                    .budget(budget)
+                    .with_input(CALL_MOVED, || aes_params(input.to_vec()), &answer)
+                    .with(CALL_COPIED, || {
+                        answer(aes_params(black_box(input).to_vec()))
+                    })
+                    .with(m.direct_label, m.direct)
+                    .with("aws-lc-rs raw", m.aws)
+                    .with("ring raw", m.ring),
+            );
+            let figures = if method == "encrypt" {
+                &mut fig.call_encrypt
+            } else {
+                &mut fig.call_decrypt
+            };
+            figures[slot] = Some(via_call(&best, ["aws-lc-rs raw", "ring raw"]));
+        }
+
+        let expected = Value::from(crypto::to_hex(&crypto::blake3(&plaintext)));
+        let hash = |data: Vec<u8>| {
+            assert_eq!(
+                call("blake3", Value::Array(vec![Value::Bytes(data)])),
+                expected
+            );
+        };
+        let best = report(
+            Case::new(format!("call API: blake3 {size}"), len)
+                .budget(budget)
+                .with_input(CALL_MOVED, || plaintext.clone(), &hash)
+                .with(CALL_COPIED, || hash(black_box(&plaintext).to_vec()))
+                .with("crypto::blake3, no call", || {
+                    black_box(crypto::blake3(black_box(&plaintext)));
+                })
+                .with_input(
+                    "crypto::blake3, buffer given, freed",
+                    || plaintext.clone(),
+                    |data| {
+                        black_box(crypto::blake3(black_box(&data)));
+                    },
+                )
+                .with("blake3 raw, one thread", || {
+                    black_box(blake3::hash(black_box(&plaintext)));
+                })
+                .with("blake3 raw, update_rayon", || {
+                    black_box(blake3_rayon(black_box(&plaintext)));
+                }),
+        );
+        fig.call_blake3[slot] = Some(via_call(
+            &best,
+            ["blake3 raw, one thread", "blake3 raw, update_rayon"],
+        ));
+    }
+    tokio.block_on(rt.shutdown());
+    Ok(())
 }
 
 fn zstd_cases(doc: &str, fig: &mut Figures) {
@@ -636,35 +922,44 @@ fn node_baseline(dir: &Path) -> Result<NodeFigures, String> {
     })
 }
 
-/// `openssl speed -evp aes-256-gcm -bytes 1048576 -seconds 1`: AES-256-GCM encryption
-/// of 1 MiB buffers, in bytes per second. Its last line reads
+/// `openssl speed [-decrypt] -evp aes-256-gcm -bytes <1 MiB | 64 MiB> -seconds <1 | 2>`:
+/// AES-256-GCM encryption and decryption, each size in one buffer reused, in bytes per
+/// second, as `[[encrypt, decrypt] of 1 MiB, of 64 MiB]`. Its last line reads
 /// `AES-256-GCM    3039778.13k`, in thousands of bytes per second.
-fn openssl_speed() -> Result<(String, f64), String> {
-    let out = Command::new("openssl")
-        .args([
-            "speed",
-            "-evp",
-            "aes-256-gcm",
-            "-bytes",
-            "1048576",
-            "-seconds",
-            "1",
-        ])
-        .output()
-        .map_err(|e| format!("`openssl` could not be run ({e})"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let kilobytes = stdout
-        .lines()
-        .filter(|l| l.to_ascii_lowercase().starts_with("aes-256-gcm"))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .last()?
-                .strip_suffix('k')?
-                .parse::<f64>()
-                .ok()
-        })
-        .next_back()
-        .ok_or_else(|| format!("no AES-256-GCM figure in `openssl speed` output: {stdout}"))?;
+fn openssl_speed() -> Result<(String, [[f64; 2]; 2]), String> {
+    let speed = |bytes: &str, seconds: &str, decrypt: bool| -> Result<f64, String> {
+        let mut cmd = Command::new("openssl");
+        cmd.arg("speed");
+        if decrypt {
+            cmd.arg("-decrypt");
+        }
+        let out = cmd
+            .args(["-evp", "aes-256-gcm", "-bytes", bytes, "-seconds", seconds])
+            .output()
+            .map_err(|e| format!("`openssl` could not be run ({e})"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let kilobytes = stdout
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("aes-256-gcm"))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .last()?
+                    .strip_suffix('k')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .next_back()
+            .ok_or_else(|| format!("no AES-256-GCM figure in `openssl speed` output: {stdout}"))?;
+        Ok(kilobytes * 1e3)
+    };
+    // A 64 MiB buffer takes tens of milliseconds: 2 s keep the count's rounding small.
+    let speeds = [
+        [speed("1048576", "1", false)?, speed("1048576", "1", true)?],
+        [
+            speed("67108864", "2", false)?,
+            speed("67108864", "2", true)?,
+        ],
+    ];
     let version = Command::new("openssl")
         .arg("version")
         .output()
@@ -676,7 +971,7 @@ fn openssl_speed() -> Result<(String, f64), String> {
                 .join(" ")
         })
         .unwrap_or_default();
-    Ok((version, kilobytes * 1e3))
+    Ok((version, speeds))
 }
 
 /// `zstd -b<level> <file>`: zstd's own benchmark, single-threaded, whole file as one
@@ -773,40 +1068,27 @@ fn p50_p99(mut samples: Vec<f64>) -> (f64, f64) {
 fn call_overhead() -> Result<CallFigures, String> {
     let binary = worker_binary()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let manifests = [
-        (
-            "crypto-rust",
-            serde_json::json!({"name": "crypto-rust", "language": "rust", "version": "1.0.0",
-                               "builtin": "crypto"}),
-        ),
-        (
-            "crypto-worker",
-            serde_json::json!({"name": "crypto-worker", "language": "rust", "version": "1.0.0",
-                               "command": binary, "args": ["crypto"], "codec": "msgpack"}),
-        ),
-    ];
-    for (folder, manifest) in manifests {
-        let d = dir.path().join(folder);
-        std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
-        std::fs::write(d.join("module.json"), manifest.to_string()).map_err(|e| e.to_string())?;
-    }
+    let worker = serde_json::json!({"name": "crypto-worker", "language": "rust",
+                                    "version": "1.0.0", "command": binary,
+                                    "args": ["crypto"], "codec": "msgpack"});
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     tokio.block_on(async {
-        let rt = polyglot_core::Runtime::default();
-        rt.register_builtin("crypto", Arc::new(crypto::handler()));
-        let loaded = rt.load_dir(dir.path()).await;
-        if !loaded.errors.is_empty() {
-            rt.shutdown().await;
-            return Err(format!("modules not loaded: {:?}", loaded.errors));
-        }
+        let rt = crypto_runtime(
+            dir.path(),
+            &[
+                (IN_PROCESS, in_process_manifest()),
+                ("crypto-worker", worker),
+            ],
+        )
+        .await?;
         let run = async |data: &[u8], (warm, measured): (usize, usize)| {
             let expected = Value::from(crypto::to_hex(&crypto::blake3(data)));
             let mut samples = [Vec::with_capacity(measured), Vec::with_capacity(measured)];
             for i in 0..warm + measured {
-                for (k, module) in ["crypto-rust", "crypto-worker"].into_iter().enumerate() {
+                for (k, module) in [IN_PROCESS, "crypto-worker"].into_iter().enumerate() {
                     let params = Value::Array(vec![Value::Bytes(data.to_vec())]);
                     let t = Instant::now();
                     let reply = rt.call(module, "blake3", params).await;
@@ -854,6 +1136,65 @@ fn verdict(met: bool) -> &'static str {
     }
 }
 
+/// The summary's rows for the call-API cases: through the call, with the buffer moved in
+/// and with the params copied, against the fastest raw library in the same case (target:
+/// at least 0.90) and, for AES, against `openssl speed` (target: at least 2); then, for
+/// reading them, the call against our function called directly and, when it was not the
+/// fastest, against the raw library ours uses.
+fn call_api_rows(fig: &Figures, openssl: Option<&(String, [[f64; 2]; 2])>) {
+    let ops = [
+        ("encrypt", &fig.call_encrypt),
+        ("decrypt", &fig.call_decrypt),
+        ("blake3", &fig.call_blake3),
+    ];
+    for (op, figures) in ops {
+        for (i, size) in [(0, MB), (1, 64 * MB)] {
+            let Some(c) = figures[i] else { continue };
+            let label = size_label(size);
+            let (raw_label, raw) = c.fastest();
+            for (how, ours) in [("moved in", c.moved), ("copied", c.copied)] {
+                let ratio = raw / ours;
+                summary_row(
+                    &format!("call {op} {label}, {how} vs {raw_label}"),
+                    &mbps(size, ours),
+                    &mbps(size, raw),
+                    &format!("{ratio:.2}"),
+                    &format!(">= 0.90: {}", verdict(ratio >= 0.9)),
+                );
+                let openssl_bps = match (op, openssl) {
+                    ("encrypt", Some((_, speeds))) => speeds[i][0],
+                    ("decrypt", Some((_, speeds))) => speeds[i][1],
+                    _ => continue,
+                };
+                let ratio = size as f64 / ours / openssl_bps;
+                summary_row(
+                    &format!("call {op} {label}, {how} vs `openssl speed`"),
+                    &mbps(size, ours),
+                    &format!("{:.0} MB/s", openssl_bps / MB as f64),
+                    &format!("{ratio:.2}"),
+                    &format!(">= 2: {}", verdict(ratio >= 2.0)),
+                );
+            }
+            let mut references = vec![("our function, no call", c.direct)];
+            if let Some(given) = c.given {
+                references.push(("our function, buffer freed", given));
+            }
+            if c.raws[0].0 != raw_label && op != "blake3" {
+                references.push(c.raws[0]);
+            }
+            for (what, theirs) in references {
+                summary_row(
+                    &format!("call {op} {label}, moved in vs {what}"),
+                    &mbps(size, c.moved),
+                    &mbps(size, theirs),
+                    &format!("{:.2}", theirs / c.moved),
+                    "",
+                );
+            }
+        }
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument picks cases by prefix.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -879,6 +1220,7 @@ fn main() {
         blake3_cases(64 * MB, &mut fig);
         blake3_threshold();
     }
+    let call_api = on("call-api").then(|| call_api_cases(&mut fig));
     let doc = json_doc(10 * MB);
     let lines = log_lines(1_000_000);
     if on("zstd") {
@@ -898,7 +1240,7 @@ fn main() {
     std::fs::write(&doc_file, &doc).expect("writing doc.json");
     std::fs::write(inputs.path().join("logs.txt"), &lines).expect("writing logs.txt");
     let node = on("node").then(|| node_baseline(inputs.path()));
-    let openssl = on("aes").then(openssl_speed);
+    let openssl = (on("aes") || on("call-api")).then(openssl_speed);
     let zstd_cli = on("zstd").then(|| [zstd_cli(&doc_file, 1), zstd_cli(&doc_file, 3)]);
     let calls = on("calls").then(call_overhead);
 
@@ -912,6 +1254,9 @@ fn main() {
     }
     if let Some(Err(e)) = &calls {
         missing.push(format!("call overhead rows missing: {e}"));
+    }
+    if let Some(Err(e)) = &call_api {
+        missing.push(format!("call API rows missing: {e}"));
     }
     if let Some(Ok(n)) = &node {
         println!(
@@ -940,7 +1285,7 @@ fn main() {
     for (i, size) in [(0, MB), (1, 64 * MB)] {
         let label = if size == MB { "1 MB" } else { "64 MB" };
         if let Some(ours) = fig.aes_seal[i] {
-            if let (0, Some(Ok((_, bytes_per_s)))) = (i, &openssl) {
+            if let (0, Some(Ok((_, [[bytes_per_s, _], _])))) = (i, &openssl) {
                 let theirs = 1_048_576.0 / bytes_per_s;
                 summary_row(
                     "AES-256-GCM seal 1 MB vs `openssl speed` (1 MiB)",
@@ -989,6 +1334,7 @@ fn main() {
             );
         }
     }
+    call_api_rows(&fig, openssl.as_ref().and_then(|o| o.as_ref().ok()));
     let doc_len = doc.len();
     for (i, level) in [1, 3].into_iter().enumerate() {
         let Some(ours) = fig.zstd[i] else { continue };
