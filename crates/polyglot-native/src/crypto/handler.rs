@@ -69,6 +69,7 @@ async fn blake3(params: Value) -> MethodResult {
     // The output counts too: a long one is computed on one thread.
     let out = blocking::run_fast(data.len() + length as usize, move || {
         hasher.update(&data);
+        blocking::free(data);
         hasher.finalize_xof(length as usize)
     })
     .await?;

@@ -15,7 +15,7 @@ mod handler;
 mod hash;
 mod password;
 
-pub use aead::{decrypt, encrypt, AesKey, KEY_LEN, NONCE_LEN, OVERHEAD, TAG_LEN};
+pub use aead::{decrypt, encrypt, AesBackend, AesKey, KEY_LEN, NONCE_LEN, OVERHEAD, TAG_LEN};
 pub use handler::{handler, worker, MAX_HASH_LENGTH, MODULE};
 pub use hash::{
     blake3, blake3_derive_key, blake3_keyed, to_hex, Blake3, BLAKE3_KEY_LEN,
