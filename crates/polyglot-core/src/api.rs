@@ -118,6 +118,10 @@ pub fn runtime_event(e: RuntimeEvent) -> pb::Event {
             old_version,
             new_version,
         }),
+        EventKind::ModuleLoaded { version } => Kind::ModuleLoaded(pb::ModuleLoaded { version }),
+        EventKind::ModuleUnloaded { version } => {
+            Kind::ModuleUnloaded(pb::ModuleUnloaded { version })
+        }
     };
     pb::Event {
         timestamp_ms: e.timestamp_ms,

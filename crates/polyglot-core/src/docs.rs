@@ -13,6 +13,20 @@
 //! stderr line — after the answers already in the pipe have been read, so a worker that
 //! answered and then exited loses nothing.
 //!
+//! # What a worker gets of the host
+//! A worker starts with a clean environment: `PATH`, `HOME`, the locale's `LANG`,
+//! `LC_ALL` and `LC_CTYPE`, `TMPDIR` and `TZ` of the host ([`WORKER_ENV`](crate::WORKER_ENV)),
+//! what its manifest's `inheritEnv` names, its `env`, and the protocol's `POLYGLOT_*`. The
+//! naive design, inheriting everything, hands the host's API key and cloud credentials to
+//! every module's code. Its `limits` are `setrlimit` calls in the child before `exec`, next
+//! to the parent-death signal: memory as `RLIMIT_DATA` (allocations fail), CPU time as
+//! `RLIMIT_CPU` (`SIGXCPU`, then `SIGKILL` after [`CPU_LIMIT_GRACE_SECS`](crate::CPU_LIMIT_GRACE_SECS)),
+//! open files as `RLIMIT_NOFILE`. A worker ended by a limit is a crash like any other:
+//! its calls fail with the signal's name, and it is restarted within the restart
+//! intensity. What limits do not do: bound one call (the CPU budget is the process's whole
+//! life), count the page cache or shared memory, or limit a builtin served in the host's
+//! process; cgroups would, at the price of privileges the host does not need today.
+//!
 //! # Restarts
 //! A crashed worker is restarted after a back-off that starts at `backoffInitialMs`,
 //! doubles per crash in a row up to `backoffMaxMs`, with ±20% jitter so instances that

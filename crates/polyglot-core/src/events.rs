@@ -64,6 +64,23 @@ pub enum EventKind {
         /// The version now.
         new_version: String,
     },
+    /// The module was added to the runtime ([`Runtime::load_dir`],
+    /// [`Runtime::load_module`]), ready or not (its status says).
+    ///
+    /// [`Runtime::load_dir`]: crate::Runtime::load_dir
+    /// [`Runtime::load_module`]: crate::Runtime::load_module
+    ModuleLoaded {
+        /// The version that serves it.
+        version: String,
+    },
+    /// The module was removed from the runtime ([`Runtime::unload`]): its calls in
+    /// flight drained and its workers stopped.
+    ///
+    /// [`Runtime::unload`]: crate::Runtime::unload
+    ModuleUnloaded {
+        /// The version that served it until then (empty: none was active).
+        version: String,
+    },
 }
 
 /// The sending side, shared by the runtime, its modules and their supervisors.

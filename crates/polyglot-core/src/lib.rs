@@ -30,7 +30,8 @@
 //! - `manifest`: [`Manifest`], `module.json` parsed and validated.
 //! - `discovery`: [`discover`], finding module folders.
 //! - `build`: running a module's build step when its output is stale.
-//! - `process`: spawning a worker: environment, process group, death with the host.
+//! - `process`: spawning a worker: its clean environment, resource limits, process group,
+//!   death with the host.
 //! - `connection`: one worker's stream, many calls multiplexed by id.
 //! - `grpc`: the gRPC transport: connecting, opening a session, the `Health` RPC.
 //! - `supervisor`: start, handshake, restart with back-off, health checks.
@@ -40,6 +41,7 @@
 //! - `deployment`: each module's versions under a `polyglot_hotswap` deployer: the
 //!   runtime's deployment operations, their hooks (warm, release, revive, smoke calls),
 //!   [`DeploymentConfig`], the state file, [`DeploymentError`].
+//! - `shutdown`: [`Runtime::on_shutdown`], hooks run at shutdown before workers stop.
 //! - `status`: [`ModuleStatus`] and friends, snapshots for display.
 //! - `events`: [`RuntimeEvent`], what happens, broadcast to subscribers.
 //! - `error`: [`CallError`], [`LoadError`] and the rest.
@@ -68,6 +70,7 @@ mod module;
 #[allow(unsafe_code)] // pre_exec and kill, each with a SAFETY comment
 mod process;
 mod runtime;
+mod shutdown;
 mod status;
 mod supervisor;
 pub mod telemetry;
@@ -80,8 +83,8 @@ pub use error::{
 };
 pub use events::{EventKind, RuntimeEvent, EVENT_BUFFER};
 pub use manifest::{
-    BuildSpec, Fallback, HealthCheck, Manifest, ManifestError, Program, RestartPolicy, SmokeCall,
-    SmokeExpect, TransportKind, MANIFEST_FILE,
+    BuildSpec, Fallback, HealthCheck, Manifest, ManifestError, Program, ResourceLimits,
+    RestartPolicy, SmokeCall, SmokeExpect, TransportKind, MANIFEST_FILE,
 };
 /// The deployment manager the runtime's deployments are built on: every strategy, status,
 /// history and event type. The ones a caller of the runtime needs most are re-exported
@@ -92,11 +95,12 @@ pub use polyglot_hotswap::{
     Thresholds, VersionId, VersionInfo, VersionMeta, VersionState,
 };
 pub use polyglot_protocol::{code, Codec, Value};
-pub use process::STDERR_TAIL_LINES;
+pub use process::{CPU_LIMIT_GRACE_SECS, STDERR_TAIL_LINES, WORKER_ENV};
 pub use runtime::{
     default_modules_dir, CallOptions, LoadReport, ReloadReport, Reply, Runtime, RuntimeConfig,
-    DEFAULT_DRAIN_TIMEOUT,
+    UnloadReport, DEFAULT_DRAIN_TIMEOUT,
 };
+pub use shutdown::HookError;
 pub use status::{HealthState, InstanceState, InstanceStatus, ModuleState, ModuleStatus};
 
 /// Registers every handler bundled with polyglot as a builtin of `runtime`: `crypto`,

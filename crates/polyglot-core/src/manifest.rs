@@ -41,6 +41,18 @@ pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_QUEUE: u32 = 1024;
 /// More instances than this per module is a typo, not a plan, on a machine of a few cores.
 pub const MAX_INSTANCES: u32 = 256;
+/// The smallest `limits.memoryMb`: below it no interpreter or runtime a worker is written
+/// in maps its own code and heap, so the worker could never start.
+pub const MIN_MEMORY_LIMIT_MB: u64 = 16;
+/// The largest `limits.memoryMb` (4 TiB): more than any one machine this runs on has; a
+/// larger number is a size in bytes written where megabytes were meant.
+pub const MAX_MEMORY_LIMIT_MB: u64 = 4 << 20;
+/// The fewest `limits.openFiles`: stdio, the event loop's own descriptors (epoll, a wake-up
+/// pipe) and the files an interpreter opens at start need about a dozen; fewer and the
+/// worker cannot start.
+pub const MIN_OPEN_FILES: u64 = 32;
+/// The most `limits.openFiles`: Linux's default ceiling for any process (`fs.nr_open`).
+pub const MAX_OPEN_FILES: u64 = 1 << 20;
 
 /// A validated `module.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +115,48 @@ pub struct Manifest {
     /// Whether the host is ready only while this module can serve (by its own workers or
     /// a fallback): a readiness probe fails while a required module cannot.
     pub required: bool,
+    /// Variables of the host's environment passed through to the worker by name
+    /// (`inheritEnv`), beyond the few every worker gets
+    /// ([`WORKER_ENV`](crate::WORKER_ENV)); the rest of the host's environment never
+    /// reaches it.
+    pub inherit_env: Vec<String>,
+    /// Resource limits of each worker process.
+    pub limits: ResourceLimits,
+}
+
+/// Resource limits of a module's worker processes (`limits` in `module.json`), set with
+/// `setrlimit` in each worker process before it runs its program, so they hold for
+/// everything it starts too. `None` leaves the limit the host has. A worker that runs into
+/// one fails like any other: an allocation or `open` fails inside it, or it is killed by
+/// a signal, reported and restarted like a crash.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// The memory a worker may allocate, in bytes (`memoryMb`), as `RLIMIT_DATA`: its
+    /// heap and private writable mappings (Linux 4.7 and later), where an allocation over
+    /// the limit fails (Python raises `MemoryError`, C++ throws `std::bad_alloc`, Go and
+    /// Rust abort). Not `RLIMIT_AS`: that one counts address space merely reserved, which
+    /// Go's and V8's runtimes and glibc's per-thread arenas reserve by the gigabyte without
+    /// using it, so a limit near the memory actually used would stop them at start.
+    pub memory_bytes: Option<u64>,
+    /// The CPU time a worker may use over its whole life, in seconds (`cpuSeconds`), as
+    /// `RLIMIT_CPU`: the kernel sends `SIGXCPU` when it is used up, which ends the worker
+    /// (reported as `signal 24 (SIGXCPU ...)`), and the supervisor restarts it with a
+    /// fresh budget. A worker that ignores `SIGXCPU` (Go's runtime does unless the
+    /// program listens for it) is killed with `SIGKILL` a few CPU seconds later. It
+    /// bounds a runaway loop, not one call: a long-lived worker's budget is spent by all
+    /// the calls it serves.
+    pub cpu_seconds: Option<u64>,
+    /// How many files a worker may have open at once (`openFiles`), as `RLIMIT_NOFILE`,
+    /// soft and hard alike, so that a runtime that raises its soft limit at start (Go's
+    /// does) stays within it.
+    pub open_files: Option<u64>,
+}
+
+impl ResourceLimits {
+    /// Whether no limit is set.
+    pub fn is_empty(&self) -> bool {
+        *self == ResourceLimits::default()
+    }
 }
 
 /// One smoke check call of `module.json`'s `smoke` list: a method, its params, and the
@@ -311,6 +365,21 @@ struct RawManifest {
     builtin: Option<String>,
     #[serde(default)]
     required: bool,
+    #[serde(default)]
+    inherit_env: Vec<String>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawLimits {
+    #[serde(default)]
+    memory_mb: Option<u64>,
+    #[serde(default)]
+    cpu_seconds: Option<u64>,
+    #[serde(default)]
+    open_files: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -641,6 +710,40 @@ impl Manifest {
                 ));
             }
         }
+        let mut passed = std::collections::HashSet::new();
+        for (i, key) in raw.inherit_env.iter().enumerate() {
+            let field = format!("inheritEnv[{i}]");
+            if key.is_empty() || key.contains(['=', '\0']) || key.starts_with("POLYGLOT_") {
+                return Err(err(
+                    &field,
+                    format!(
+                        "{key:?} is not a variable a worker may inherit (empty, has '=', or \
+                         POLYGLOT_*: the host's own settings and secrets stay with the host)"
+                    ),
+                ));
+            }
+            if raw.env.contains_key(key) {
+                return Err(err(
+                    &field,
+                    format!("{key:?} is set by `env` too: give it one way"),
+                ));
+            }
+            if !passed.insert(key) {
+                return Err(err(&field, format!("{key:?} is listed twice")));
+            }
+        }
+        let limits = match raw.limits {
+            None => ResourceLimits::default(),
+            Some(_) if endpoint.is_some() => {
+                return Err(err(
+                    "limits",
+                    "a remote worker is not started by the host, which cannot limit it: \
+                     remove `limits`"
+                        .into(),
+                ))
+            }
+            Some(l) => resource_limits(l).map_err(|(f, m)| err(&format!("limits.{f}"), m))?,
+        };
         let build = match raw.build {
             None => None,
             Some(RawBuild::Command(cmd)) => Some(BuildSpec {
@@ -705,6 +808,8 @@ impl Manifest {
             smoke,
             builtin: raw.builtin,
             required: raw.required,
+            inherit_env: raw.inherit_env,
+            limits,
         })
     }
 
@@ -743,6 +848,8 @@ impl Manifest {
             smoke: Vec::new(),
             builtin: None,
             required: false,
+            inherit_env: Vec::new(),
+            limits: ResourceLimits::default(),
         }
     }
 
@@ -803,6 +910,41 @@ fn smoke_call(
             .params
             .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
         expect,
+    })
+}
+
+/// Validates `limits`; an error is the field inside it and the message.
+fn resource_limits(raw: RawLimits) -> Result<ResourceLimits, (&'static str, String)> {
+    let memory_bytes = match raw.memory_mb {
+        None => None,
+        Some(mb) if !(MIN_MEMORY_LIMIT_MB..=MAX_MEMORY_LIMIT_MB).contains(&mb) => {
+            return Err((
+                "memoryMb",
+                format!(
+                    "must be between {MIN_MEMORY_LIMIT_MB} and {MAX_MEMORY_LIMIT_MB} \
+                     megabytes, not {mb}"
+                ),
+            ))
+        }
+        Some(mb) => Some(mb << 20),
+    };
+    let cpu_seconds = match raw.cpu_seconds {
+        Some(0) => return Err(("cpuSeconds", "must be at least 1 second".into())),
+        s => s,
+    };
+    let open_files = match raw.open_files {
+        Some(n) if !(MIN_OPEN_FILES..=MAX_OPEN_FILES).contains(&n) => {
+            return Err((
+                "openFiles",
+                format!("must be between {MIN_OPEN_FILES} and {MAX_OPEN_FILES}, not {n}"),
+            ))
+        }
+        n => n,
+    };
+    Ok(ResourceLimits {
+        memory_bytes,
+        cpu_seconds,
+        open_files,
     })
 }
 
@@ -1006,6 +1148,39 @@ mod tests {
         assert!(e.to_string().contains("boolean"), "{e}");
     }
 
+    #[test]
+    fn inherit_env_and_limits_are_read() {
+        let m = parse(&format!(r#"{{{MIN},"path":"w"}}"#)).unwrap();
+        assert!(m.inherit_env.is_empty());
+        assert!(m.limits.is_empty());
+        let m = parse(&format!(
+            r#"{{{MIN},"path":"w","inheritEnv":["AWS_REGION","SSL_CERT_FILE"],
+                "limits":{{"memoryMb":512,"cpuSeconds":60,"openFiles":1024}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(m.inherit_env, ["AWS_REGION", "SSL_CERT_FILE"]);
+        assert_eq!(
+            m.limits,
+            ResourceLimits {
+                memory_bytes: Some(512 << 20),
+                cpu_seconds: Some(60),
+                open_files: Some(1024),
+            }
+        );
+        let m = parse(&format!(
+            r#"{{{MIN},"path":"w","limits":{{"cpuSeconds":5}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                m.limits.memory_bytes,
+                m.limits.cpu_seconds,
+                m.limits.open_files
+            ),
+            (None, Some(5), None)
+        );
+    }
+
     /// Found by the `manifest` fuzz target: text after the manifest's object was ignored,
     /// so a file that is not JSON (a bad merge, two objects) was accepted.
     #[test]
@@ -1197,6 +1372,66 @@ mod tests {
                 &format!(r#"{{{MIN},"builtin":"crypto","endpoint":"http://h:1"}}"#),
                 "builtin",
                 "give one of them",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","inheritEnv":["POLYGLOT_API_KEY"]}}"#),
+                "inheritEnv[0]",
+                "secrets",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","inheritEnv":["HOME","A=B"]}}"#),
+                "inheritEnv[1]",
+                "'='",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","inheritEnv":["A","A"]}}"#),
+                "inheritEnv[1]",
+                "twice",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","env":{{"A":"1"}},"inheritEnv":["A"]}}"#),
+                "inheritEnv[0]",
+                "one way",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","inheritEnv":"HOME"}}"#),
+                "inheritEnv",
+                "sequence",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","limits":{{"memoryMb":4}}}}"#),
+                "limits.memoryMb",
+                "between 16",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","limits":{{"memoryMb":536870912}}}}"#),
+                "limits.memoryMb",
+                "megabytes",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","limits":{{"memoryMb":-1}}}}"#),
+                "limits.memoryMb",
+                "u64",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","limits":{{"cpuSeconds":0}}}}"#),
+                "limits.cpuSeconds",
+                "at least 1",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","limits":{{"openFiles":3}}}}"#),
+                "limits.openFiles",
+                "between 32",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","limits":{{"memoryMB":64}}}}"#),
+                "limits.memoryMB",
+                "unknown field",
+            ),
+            (
+                &format!(r#"{{{MIN},"endpoint":"http://h:1","limits":{{"cpuSeconds":1}}}}"#),
+                "limits",
+                "remote",
             ),
         ];
         for (body, field, word) in cases {

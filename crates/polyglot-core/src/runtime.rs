@@ -86,6 +86,15 @@ pub struct LoadReport {
     pub errors: Vec<LoadError>,
 }
 
+/// What [`Runtime::unload`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnloadReport {
+    /// The module.
+    pub module: String,
+    /// The version that served until then (`None`: it had no active version).
+    pub version: Option<String>,
+}
+
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloadReport {
@@ -101,6 +110,9 @@ pub struct ReloadReport {
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
+    /// True for the handle given to shutdown hooks: its calls are taken while the hooks
+    /// run, after every other caller is refused.
+    pub(crate) for_hooks: bool,
 }
 
 /// What a module name maps to.
@@ -140,6 +152,8 @@ pub(crate) struct Inner {
     pub(crate) state: Option<StateStore>,
     /// Handlers compiled into the host, by the name manifests give as `builtin`.
     builtins: std::sync::RwLock<HashMap<String, Arc<dyn Handler>>>,
+    /// What library users asked to run at shutdown.
+    pub(crate) shutdown_hooks: crate::shutdown::ShutdownHooks,
 }
 
 impl Inner {
@@ -236,7 +250,9 @@ impl Runtime {
                 deploy_events: broadcast::channel(EVENT_BUFFER).0,
                 state,
                 builtins: std::sync::RwLock::new(HashMap::new()),
+                shutdown_hooks: crate::shutdown::ShutdownHooks::default(),
             }),
+            for_hooks: false,
         }
     }
 
@@ -260,89 +276,189 @@ impl Runtime {
         let (manifests, errors) = discover(dir);
         report.errors.extend(errors);
         let mut started = Vec::new();
+        let mut added = Vec::new();
         for m in manifests {
-            if let Some(other) = self.inner.slot(&m.name) {
-                report.errors.push(LoadError::Duplicate {
-                    name: m.name,
-                    file: m.file,
-                    other: other.file(),
-                });
-                continue;
+            let name = m.name.clone();
+            if self.add_found(m, &mut report, &mut started).await {
+                added.push(name);
             }
-            if let Some(b) = m.builtin.clone() {
-                if let Some(handler) = self.builtin(&b) {
-                    let served = handler.methods();
-                    let missing: Vec<&String> = m
-                        .capabilities
-                        .iter()
-                        .filter(|c| !served.contains(c))
-                        .collect();
-                    if !missing.is_empty() {
-                        report.errors.push(LoadError::Manifest(crate::ManifestError {
-                            file: m.file.clone(),
-                            field: Some("capabilities".into()),
-                            message: format!(
-                                "the builtin {b:?} does not serve {missing:?} (it serves {served:?})"
-                            ),
-                        }));
-                        continue;
-                    }
-                    tracing::info!(module = %m.name, builtin = %b, "served in process");
-                    let name = m.name.clone();
-                    self.inner.insert(
-                        &name,
-                        Slot::Mounted(Module::in_process(Arc::new(m), handler)),
-                    );
-                    report.ready.push(name);
-                    continue;
-                }
-                if m.program.command.as_os_str().is_empty() {
+        }
+        wait_started(started, &mut report).await;
+        for name in added {
+            self.emit_loaded(&name);
+        }
+        report
+    }
+
+    /// Loads one module folder into a running runtime, as [`Runtime::load_dir`] loads
+    /// each of its folders: validates the manifest, builds, starts the workers (or serves
+    /// it in process by its builtin) and waits until they answer their first health
+    /// check. A module of the same name already loaded is not replaced (that is
+    /// [`Runtime::reload`]'s or [`Runtime::deploy`]'s work): it is reported as a
+    /// duplicate. Emits [`EventKind::ModuleLoaded`] when the module was added.
+    ///
+    /// The report says what happened: the module in `ready`; or in `errors` a bad
+    /// manifest or a duplicate (nothing added), or a failed build or start (added, its
+    /// calls fall back until a reload fixes it).
+    pub async fn load_module(&self, dir: &Path) -> LoadReport {
+        let mut report = LoadReport::default();
+        let m = match Manifest::load(dir) {
+            Ok(m) => m,
+            Err(e) => {
+                report.errors.push(e.into());
+                return report;
+            }
+        };
+        let name = m.name.clone();
+        if self.inner.is_shutting_down() {
+            report.errors.push(LoadError::NotReady {
+                module: name,
+                message: "the runtime is shutting down and loads nothing more".into(),
+            });
+            return report;
+        }
+        let mut started = Vec::new();
+        let added = {
+            // Not while a deployment or a reload creates or replaces a module.
+            let _one_at_a_time = self.inner.control.lock().await;
+            self.add_found(m, &mut report, &mut started).await
+        };
+        wait_started(started, &mut report).await;
+        if added {
+            tracing::info!(module = %name, dir = %dir.display(), "module loaded");
+            self.emit_loaded(&name);
+        }
+        report
+    }
+
+    /// Removes module `name` from the runtime: new calls to it find no such module (and
+    /// calls to a module it is the fallback of go on down their chain), its deployment
+    /// stops where it is, and every running version of it lets its calls in flight
+    /// finish (up to the drain timeout) before its workers are stopped; returns once they
+    /// are. With a state file, the module's entry leaves it. Emits
+    /// [`EventKind::ModuleUnloaded`].
+    ///
+    /// # Errors
+    /// [`LoadError::NotFound`] when no module of that name is loaded.
+    pub async fn unload(&self, name: &str) -> Result<UnloadReport, LoadError> {
+        let _one_at_a_time = self.inner.control.lock().await;
+        let mut removed = None;
+        self.inner.modules.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            removed = map.remove(name);
+            map
+        });
+        let Some(slot) = removed else {
+            return Err(LoadError::NotFound(name.to_owned()));
+        };
+        let version = slot_status(&slot).map(|s| s.version);
+        tracing::info!(module = name, version = ?version, "unloading: draining its calls, then stopping its workers");
+        let drain = self.inner.config.drain_timeout;
+        match &slot {
+            Slot::Mounted(m) => m.drain_and_stop(drain).await,
+            Slot::Deployed(d) => {
+                d.stop_tasks().await;
+                d.drain_all(drain).await;
+            }
+        }
+        if self.inner.state.is_some() {
+            let inner = self.inner.clone();
+            let _ = tokio::task::spawn_blocking(move || inner.persist()).await;
+        }
+        self.inner.events.emit(
+            name,
+            EventKind::ModuleUnloaded {
+                version: version.clone().unwrap_or_default(),
+            },
+        );
+        tracing::info!(module = name, "module unloaded");
+        Ok(UnloadReport {
+            module: name.to_owned(),
+            version,
+        })
+    }
+
+    /// Emits [`EventKind::ModuleLoaded`] for module `name` as it is now.
+    fn emit_loaded(&self, name: &str) {
+        let version = self.module(name).map(|s| s.version).unwrap_or_default();
+        self.inner
+            .events
+            .emit(name, EventKind::ModuleLoaded { version });
+    }
+
+    /// Adds the module of manifest `m`, found in a folder: served in process by its
+    /// builtin when this runtime has it, else given its deployment and its workers started
+    /// (their modules, file fallbacks included, go to `started` to be waited for).
+    /// Problems go to `report`. Returns whether it was added: not for a duplicate name or
+    /// a builtin that cannot serve.
+    async fn add_found(
+        &self,
+        m: Manifest,
+        report: &mut LoadReport,
+        started: &mut Vec<Arc<Module>>,
+    ) -> bool {
+        if let Some(other) = self.inner.slot(&m.name) {
+            report.errors.push(LoadError::Duplicate {
+                name: m.name,
+                file: m.file,
+                other: other.file(),
+            });
+            return false;
+        }
+        if let Some(b) = m.builtin.clone() {
+            if let Some(handler) = self.builtin(&b) {
+                let served = handler.methods();
+                let missing: Vec<&String> = m
+                    .capabilities
+                    .iter()
+                    .filter(|c| !served.contains(c))
+                    .collect();
+                if !missing.is_empty() {
                     report
                         .errors
                         .push(LoadError::Manifest(crate::ManifestError {
                             file: m.file.clone(),
-                            field: Some("builtin".into()),
+                            field: Some("capabilities".into()),
                             message: format!(
-                                "module {:?} is the builtin {b:?}, which this host does not have \
-                             (it has: {}), and gives no `command` or `path` to run it as a worker",
-                                m.name,
-                                self.builtins().join(", ")
-                            ),
+                            "the builtin {b:?} does not serve {missing:?} (it serves {served:?})"
+                        ),
                         }));
-                    continue;
+                    return false;
                 }
+                tracing::info!(module = %m.name, builtin = %b, "served in process");
+                let name = m.name.clone();
+                self.inner.insert(
+                    &name,
+                    Slot::Mounted(Module::in_process(Arc::new(m), handler)),
+                );
+                report.ready.push(name);
+                return true;
             }
-            let (module, err) = self.load_module(Arc::new(m), &mut report).await;
-            // File fallbacks are started with their module: wait for them too.
-            started.extend(module.file_fallbacks.iter().cloned());
-            match err {
-                // Already reported; its calls fall back until a reload fixes it.
-                Some(e) => report.errors.push(e),
-                None => started.push(module),
-            }
-        }
-        let waits: Vec<_> = started
-            .into_iter()
-            .map(|m| {
-                tokio::spawn(async move {
-                    let r = m
-                        .wait_ready(Instant::now() + ready_budget(&m.manifest))
-                        .await;
-                    (m.label.clone(), r)
-                })
-            })
-            .collect();
-        for w in waits {
-            match w.await {
-                Ok((name, Ok(()))) => report.ready.push(name),
-                Ok((name, Err(message))) => report.errors.push(LoadError::NotReady {
-                    module: name,
-                    message,
-                }),
-                Err(e) => tracing::error!("waiting for a module to start failed: {e}"),
+            if m.program.command.as_os_str().is_empty() {
+                report
+                    .errors
+                    .push(LoadError::Manifest(crate::ManifestError {
+                        file: m.file.clone(),
+                        field: Some("builtin".into()),
+                        message: format!(
+                            "module {:?} is the builtin {b:?}, which this host does not have \
+                             (it has: {}), and gives no `command` or `path` to run it as a worker",
+                            m.name,
+                            self.builtins().join(", ")
+                        ),
+                    }));
+                return false;
             }
         }
-        report
+        let (module, err) = self.load_found(Arc::new(m), report).await;
+        // File fallbacks are started with their module: wait for them too.
+        started.extend(module.file_fallbacks.iter().cloned());
+        match err {
+            // Already reported; its calls fall back until a reload fixes it.
+            Some(e) => report.errors.push(e),
+            None => started.push(module),
+        }
+        true
     }
 
     /// Makes `handler` the builtin `name`: a module whose manifest says `"builtin": name`
@@ -475,7 +591,7 @@ impl Runtime {
         opts: CallOptions,
         record: &mut CallRecord,
     ) -> Result<Reply, CallError> {
-        if self.inner.shutting_down.load(Ordering::SeqCst) {
+        if self.inner.shutting_down.load(Ordering::SeqCst) && !self.hook_may_call() {
             return Err(CallError::ShuttingDown);
         }
         let _global = GlobalTicket::enter(&self.inner);
@@ -828,7 +944,8 @@ impl Runtime {
         })
     }
 
-    /// Stops taking calls, lets calls in flight finish (up to the drain timeout), stops
+    /// Stops taking calls, lets calls in flight finish (up to the drain timeout), runs the
+    /// shutdown hooks ([`Runtime::on_shutdown`]; their calls are still served), stops
     /// every deployment where it is (no tick after this; the state file gets its last
     /// write), then drains and stops every running version of every module: `$shutdown`,
     /// a grace period, then kill.
@@ -848,6 +965,7 @@ impl Runtime {
                 break;
             }
         }
+        self.run_shutdown_hooks().await;
         let slots: Vec<Slot> = self.inner.modules.load().values().cloned().collect();
         for s in &slots {
             if let Slot::Deployed(d) = s {
@@ -1003,6 +1121,32 @@ impl ShadowCopy {
             };
             deployer.record_shadow(v, outcome, took);
         });
+    }
+}
+
+/// Waits until each module of `started` is ready (or its start budget is spent), and
+/// records which are in `report`.
+async fn wait_started(started: Vec<Arc<Module>>, report: &mut LoadReport) {
+    let waits: Vec<_> = started
+        .into_iter()
+        .map(|m| {
+            tokio::spawn(async move {
+                let r = m
+                    .wait_ready(Instant::now() + ready_budget(&m.manifest))
+                    .await;
+                (m.label.clone(), r)
+            })
+        })
+        .collect();
+    for w in waits {
+        match w.await {
+            Ok((name, Ok(()))) => report.ready.push(name),
+            Ok((name, Err(message))) => report.errors.push(LoadError::NotReady {
+                module: name,
+                message,
+            }),
+            Err(e) => tracing::error!("waiting for a module to start failed: {e}"),
+        }
     }
 }
 

@@ -331,6 +331,8 @@ async fn events_tell_what_happened() {
             EventKind::FallbackUsed { .. } => "fallback",
             EventKind::ReloadDone { .. } => "reload",
             EventKind::HealthChanged { .. } => "health",
+            EventKind::ModuleLoaded { .. } => "loaded",
+            EventKind::ModuleUnloaded { .. } => "unloaded",
         })
         .filter(|k| *k != "health")
         .collect();

@@ -596,10 +596,13 @@ pub async fn serve(
     };
     let health_task = {
         let runtime = runtime.clone();
-        let reporter = reporter.clone();
+        let mut reporter = reporter.clone();
         tokio::spawn(async move {
+            // The modules with an entry: one unloaded since (`serve --watch`) loses it.
+            let mut known = std::collections::HashSet::new();
             loop {
-                for m in runtime.modules() {
+                let modules = runtime.modules();
+                for m in &modules {
                     let status = match m.health {
                         HealthState::Healthy | HealthState::Degraded => {
                             tonic_health::ServingStatus::Serving
@@ -608,6 +611,12 @@ pub async fn serve(
                     };
                     reporter.set_service_status(&m.name, status).await;
                 }
+                let now: std::collections::HashSet<String> =
+                    modules.into_iter().map(|m| m.name).collect();
+                for gone in known.difference(&now) {
+                    reporter.clear_service_status(gone).await;
+                }
+                known = now;
                 tokio::time::sleep(HEALTH_REFRESH).await;
             }
         })

@@ -14,6 +14,7 @@
 //!
 //! # Layout
 //! - `main`: the command line and the commands.
+//! - `config`: `polyglot.toml`, merged with the flags and the environment; `--print-config`.
 //! - `grpc`: the gRPC API (Runtime service, health, reflection).
 //! - `auth`: API keys, shared by the gRPC and HTTP APIs; which addresses are exposed.
 //! - `http`: the HTTP endpoints: health probes, `/metrics`, the JSON call API.
@@ -24,9 +25,11 @@
 //! - `client`: `--connect`, the commands against a running host.
 //! - `deploy_cli`: the deployment commands (`deploy`, `rollback`, `status`, ...).
 //! - `table`: the tables and JSON the commands print.
+//! - `watch`: `serve --watch`, module folders reloaded, loaded and unloaded as they change.
 
 mod auth;
 mod client;
+mod config;
 mod deploy_cli;
 mod deployments;
 mod grpc;
@@ -34,6 +37,7 @@ mod http;
 mod lifecycle;
 mod metrics;
 mod table;
+mod watch;
 mod webhook;
 
 use std::net::SocketAddr;
@@ -43,6 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use polyglot_core::api::module_info;
 use polyglot_core::{CallOptions, Runtime, RuntimeConfig, Value};
@@ -58,17 +63,21 @@ struct Cli {
         long,
         global = true,
         default_value = "polyglot-modules",
-        value_name = "DIR"
+        value_name = "DIR",
+        env = "POLYGLOT_MODULES"
     )]
     modules: PathBuf,
 
     /// Log format: text for people, json for machines.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text,
+        env = "POLYGLOT_LOG_FORMAT")]
     log_format: LogFormat,
 
-    /// How long calls in flight may take to finish when the host stops, in seconds.
-    #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
-    drain_timeout: u64,
+    /// How long calls in flight may take to finish when the host stops (e.g. 30s; a bare
+    /// number is seconds).
+    #[arg(long, global = true, default_value = "30s", value_name = "DURATION",
+        value_parser = seconds_or_duration, env = "POLYGLOT_DRAIN_TIMEOUT")]
+    drain_timeout: Duration,
 
     /// The API key: `serve` requires it of every client, `--connect` sends it.
     #[arg(long, global = true, env = "POLYGLOT_API_KEY", hide_env_values = true)]
@@ -76,13 +85,24 @@ struct Cli {
 
     /// With `--connect https://...`: trust this CA certificate (PEM) as well as the
     /// public roots.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "POLYGLOT_TLS_CA")]
     tls_ca: Option<PathBuf>,
 
     /// Run every module as worker processes, even those whose manifest names a builtin
     /// (a handler compiled into this host, served in its own process by default).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "POLYGLOT_NO_BUILTINS",
+        value_parser = BoolishValueParser::new())]
     no_builtins: bool,
+
+    /// Read the settings from this TOML file (default: ./polyglot.toml when it exists).
+    /// Flags and POLYGLOT_* variables win over it.
+    #[arg(long, global = true, value_name = "FILE", env = "POLYGLOT_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Print the effective configuration as TOML, with where each value came from, and
+    /// exit.
+    #[arg(long, global = true)]
+    print_config: bool,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -97,7 +117,7 @@ enum LogFormat {
 #[derive(Args, Clone)]
 struct ServeArgs {
     /// Where the gRPC API listens (port 0: any free port, printed at start).
-    #[arg(long, default_value = DEFAULT_GRPC_ADDR, value_name = "ADDR")]
+    #[arg(long, default_value = DEFAULT_GRPC_ADDR, value_name = "ADDR", env = "POLYGLOT_GRPC_ADDR")]
     grpc_addr: SocketAddr,
 
     /// Where the HTTP endpoints listen: health probes, /metrics and the JSON call API
@@ -108,15 +128,16 @@ struct ServeArgs {
 
     /// On SIGTERM, how long the host keeps serving with /health/ready failing before it
     /// refuses new calls: the time a load balancer takes to stop sending them (e.g. 5s).
-    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0s")]
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0s",
+        env = "POLYGLOT_SHUTDOWN_DELAY")]
     shutdown_delay: Duration,
 
     /// Serve the API over TLS with this certificate chain (PEM); needs --tls-key.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    #[arg(long, value_name = "FILE", env = "POLYGLOT_TLS_CERT")]
     tls_cert: Option<PathBuf>,
 
     /// The private key of --tls-cert (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, value_name = "FILE", env = "POLYGLOT_TLS_KEY")]
     tls_key: Option<PathBuf>,
 
     /// Remember each module's active version and deployment history in this file
@@ -134,6 +155,11 @@ struct ServeArgs {
     )]
     webhooks: Vec<String>,
 
+    /// Watch the modules folder: a module folder whose files change is rebuilt and
+    /// reloaded without downtime, a new one is loaded, a removed one drained and stopped.
+    #[arg(long, env = "POLYGLOT_WATCH", value_parser = BoolishValueParser::new())]
+    watch: bool,
+
     #[command(flatten)]
     analysis: AnalysisArgs,
 }
@@ -144,32 +170,36 @@ struct ServeArgs {
 struct AnalysisArgs {
     /// Calls a version must have served in the health window before it is judged; fewer
     /// holds the rollout (never passes it).
-    #[arg(long, value_name = "N", default_value_t = polyglot_core::hotswap::DEFAULT_MIN_CALLS)]
+    #[arg(long, value_name = "N", default_value_t = polyglot_core::hotswap::DEFAULT_MIN_CALLS,
+        env = "POLYGLOT_MIN_CALLS")]
     min_calls: u64,
 
     /// The highest share of failed calls (errors and timeouts), 0 to 1.
-    #[arg(long, value_name = "RATE", default_value_t = polyglot_core::hotswap::DEFAULT_MAX_ERROR_RATE, value_parser = rate)]
+    #[arg(long, value_name = "RATE", default_value_t = polyglot_core::hotswap::DEFAULT_MAX_ERROR_RATE,
+        value_parser = rate, env = "POLYGLOT_MAX_ERROR_RATE")]
     max_error_rate: f64,
 
     /// The highest 99th percentile latency (e.g. 250ms); none by default.
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration, env = "POLYGLOT_MAX_P99")]
     max_p99: Option<Duration>,
 
     /// The most timeouts in the health window; no limit by default.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "POLYGLOT_MAX_TIMEOUTS")]
     max_timeouts: Option<u64>,
 
     /// How far back a version's health looks (cut into 12 buckets).
-    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s",
+        env = "POLYGLOT_HEALTH_WINDOW")]
     health_window: Duration,
 
     /// How often deployments are judged and moved on.
-    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1s")]
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1s",
+        env = "POLYGLOT_DEPLOY_TICK")]
     deploy_tick: Duration,
 
     /// Leave a version judged unhealthy during its rollout in place (the rollout holds
     /// until its deadline) instead of rolling it back at once.
-    #[arg(long)]
+    #[arg(long, env = "POLYGLOT_NO_AUTO_ROLLBACK", value_parser = BoolishValueParser::new())]
     no_auto_rollback: bool,
 }
 
@@ -244,6 +274,14 @@ fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 250ms, 30s, 5m)"))
 }
 
+/// `--drain-timeout`: a duration, or a bare number of seconds (what it always took).
+fn seconds_or_duration(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => duration(s),
+    }
+}
+
 fn rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
@@ -293,7 +331,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let loaded = match config::load() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("polyglot-host: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if loaded.print_config() {
+        print!("{}", loaded.render());
+        return ExitCode::SUCCESS;
+    }
+    let cli = loaded.into_cli();
     let quiet = !matches!(cli.command, None | Some(Command::Serve(_)));
     init_logging(cli.log_format, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -425,9 +474,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(_) => Some(metrics::Exporter::install()?),
         _ => None,
     };
-    let config = RuntimeConfig {
-        drain_timeout: Duration::from_secs(drain_timeout),
-    };
+    let config = RuntimeConfig { drain_timeout };
     let runtime = match &command {
         Command::Serve(args) => {
             Runtime::with_deployments(config, args.analysis.config(args.state_file.as_deref()))
@@ -473,7 +520,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 life: &life,
                 delay: args.shutdown_delay,
             };
-            serve(&runtime, &dir, listener, auth, tls, stop).await?
+            let watch = if args.watch {
+                Some(watch::start(runtime.clone(), &dir)?)
+            } else {
+                None
+            };
+            let code = serve(&runtime, &dir, listener, auth, tls, stop).await;
+            if let Some(w) = watch {
+                w.stop().await;
+            }
+            code?
         }
         Command::Call {
             module,

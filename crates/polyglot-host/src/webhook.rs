@@ -64,17 +64,22 @@ impl Drop for Webhooks {
 /// Naming the URL and what is wrong with it.
 pub fn parse_urls(urls: &[String]) -> anyhow::Result<Vec<reqwest::Url>> {
     urls.iter()
-        .map(|u| {
-            let url = reqwest::Url::parse(u)
-                .map_err(|e| anyhow::anyhow!("--webhook {u:?} is not a URL: {e}"))?;
-            match url.scheme() {
-                "http" | "https" => Ok(url),
-                other => anyhow::bail!(
-                    "--webhook {u:?}: the scheme is {other:?}; webhooks are http:// or https:// URLs"
-                ),
-            }
-        })
+        .map(|u| parse_url(u).map_err(|e| anyhow::anyhow!("--webhook {e}")))
         .collect()
+}
+
+/// Checks one webhook URL (of `--webhook`, or of `webhooks` in the config file).
+///
+/// # Errors
+/// Naming the URL and what is wrong with it.
+pub fn parse_url(u: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(u).map_err(|e| format!("{u:?} is not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!(
+            "{u:?}: the scheme is {other:?}; webhooks are http:// or https:// URLs"
+        )),
+    }
 }
 
 /// Starts delivering `runtime`'s deployment events to `urls`.

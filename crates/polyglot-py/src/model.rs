@@ -165,8 +165,8 @@ pub fn version_value(v: &pb::VersionInfo) -> Value {
 }
 
 /// A runtime event: `category` "runtime", `type` (worker_started, worker_exited,
-/// health_changed, fallback_used, reload_done), module, timestamp_ms, and the fields of
-/// its type.
+/// health_changed, fallback_used, reload_done, module_loaded, module_unloaded), module,
+/// timestamp_ms, and the fields of its type.
 pub fn event_value(e: &pb::Event) -> Value {
     use pb::event::Kind;
     let d = Dict::default()
@@ -196,6 +196,12 @@ pub fn event_value(e: &pb::Event) -> Value {
             .set("type", "reload_done")
             .set("old_version", k.old_version.as_str())
             .set("new_version", k.new_version.as_str()),
+        Some(Kind::ModuleLoaded(k)) => d
+            .set("type", "module_loaded")
+            .set("version", k.version.as_str()),
+        Some(Kind::ModuleUnloaded(k)) => d
+            .set("type", "module_unloaded")
+            .set("version", k.version.as_str()),
         None => d.set("type", "unknown"),
     };
     d.done()

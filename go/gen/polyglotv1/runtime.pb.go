@@ -1016,6 +1016,8 @@ type Event struct {
 	//	*Event_HealthChanged
 	//	*Event_FallbackUsed
 	//	*Event_ReloadDone
+	//	*Event_ModuleLoaded
+	//	*Event_ModuleUnloaded
 	Kind          isEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1117,6 +1119,24 @@ func (x *Event) GetReloadDone() *ReloadDone {
 	return nil
 }
 
+func (x *Event) GetModuleLoaded() *ModuleLoaded {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_ModuleLoaded); ok {
+			return x.ModuleLoaded
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetModuleUnloaded() *ModuleUnloaded {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_ModuleUnloaded); ok {
+			return x.ModuleUnloaded
+		}
+	}
+	return nil
+}
+
 type isEvent_Kind interface {
 	isEvent_Kind()
 }
@@ -1141,6 +1161,14 @@ type Event_ReloadDone struct {
 	ReloadDone *ReloadDone `protobuf:"bytes,7,opt,name=reload_done,json=reloadDone,proto3,oneof"`
 }
 
+type Event_ModuleLoaded struct {
+	ModuleLoaded *ModuleLoaded `protobuf:"bytes,8,opt,name=module_loaded,json=moduleLoaded,proto3,oneof"`
+}
+
+type Event_ModuleUnloaded struct {
+	ModuleUnloaded *ModuleUnloaded `protobuf:"bytes,9,opt,name=module_unloaded,json=moduleUnloaded,proto3,oneof"`
+}
+
 func (*Event_WorkerStarted) isEvent_Kind() {}
 
 func (*Event_WorkerExited) isEvent_Kind() {}
@@ -1150,6 +1178,10 @@ func (*Event_HealthChanged) isEvent_Kind() {}
 func (*Event_FallbackUsed) isEvent_Kind() {}
 
 func (*Event_ReloadDone) isEvent_Kind() {}
+
+func (*Event_ModuleLoaded) isEvent_Kind() {}
+
+func (*Event_ModuleUnloaded) isEvent_Kind() {}
 
 type WorkerStarted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1427,6 +1459,98 @@ func (x *ReloadDone) GetNewVersion() string {
 	return ""
 }
 
+// The module was added to the runtime (at start, or a folder `serve --watch` found).
+type ModuleLoaded struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version that serves it.
+	Version       string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModuleLoaded) Reset() {
+	*x = ModuleLoaded{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModuleLoaded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModuleLoaded) ProtoMessage() {}
+
+func (x *ModuleLoaded) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModuleLoaded.ProtoReflect.Descriptor instead.
+func (*ModuleLoaded) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ModuleLoaded) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+// The module was removed from the runtime: its calls drained, its workers stopped.
+type ModuleUnloaded struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version that served it until then; empty when none was active.
+	Version       string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModuleUnloaded) Reset() {
+	*x = ModuleUnloaded{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModuleUnloaded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModuleUnloaded) ProtoMessage() {}
+
+func (x *ModuleUnloaded) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModuleUnloaded.ProtoReflect.Descriptor instead.
+func (*ModuleUnloaded) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ModuleUnloaded) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 type DeployRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Module string                 `protobuf:"bytes,1,opt,name=module,proto3" json:"module,omitempty"`
@@ -1443,7 +1567,7 @@ type DeployRequest struct {
 
 func (x *DeployRequest) Reset() {
 	*x = DeployRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1579,7 @@ func (x *DeployRequest) String() string {
 func (*DeployRequest) ProtoMessage() {}
 
 func (x *DeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1592,7 @@ func (x *DeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployRequest.ProtoReflect.Descriptor instead.
 func (*DeployRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{19}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeployRequest) GetModule() string {
@@ -1519,7 +1643,7 @@ type DeployResponse struct {
 
 func (x *DeployResponse) Reset() {
 	*x = DeployResponse{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1655,7 @@ func (x *DeployResponse) String() string {
 func (*DeployResponse) ProtoMessage() {}
 
 func (x *DeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1668,7 @@ func (x *DeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployResponse.ProtoReflect.Descriptor instead.
 func (*DeployResponse) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{20}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeployResponse) GetModule() string {
@@ -1590,7 +1714,7 @@ type Strategy struct {
 
 func (x *Strategy) Reset() {
 	*x = Strategy{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1726,7 @@ func (x *Strategy) String() string {
 func (*Strategy) ProtoMessage() {}
 
 func (x *Strategy) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1739,7 @@ func (x *Strategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Strategy.ProtoReflect.Descriptor instead.
 func (*Strategy) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{21}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Strategy) GetKind() isStrategy_Kind {
@@ -1735,7 +1859,7 @@ type Immediate struct {
 
 func (x *Immediate) Reset() {
 	*x = Immediate{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1871,7 @@ func (x *Immediate) String() string {
 func (*Immediate) ProtoMessage() {}
 
 func (x *Immediate) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1884,7 @@ func (x *Immediate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Immediate.ProtoReflect.Descriptor instead.
 func (*Immediate) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{22}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{24}
 }
 
 // All traffic at once; the old version stands by for an instant rollback during the
@@ -1775,7 +1899,7 @@ type BlueGreen struct {
 
 func (x *BlueGreen) Reset() {
 	*x = BlueGreen{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1911,7 @@ func (x *BlueGreen) String() string {
 func (*BlueGreen) ProtoMessage() {}
 
 func (x *BlueGreen) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1924,7 @@ func (x *BlueGreen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlueGreen.ProtoReflect.Descriptor instead.
 func (*BlueGreen) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{23}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BlueGreen) GetGraceMs() uint64 {
@@ -1832,7 +1956,7 @@ type Rolling struct {
 
 func (x *Rolling) Reset() {
 	*x = Rolling{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1968,7 @@ func (x *Rolling) String() string {
 func (*Rolling) ProtoMessage() {}
 
 func (x *Rolling) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1981,7 @@ func (x *Rolling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rolling.ProtoReflect.Descriptor instead.
 func (*Rolling) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{24}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Rolling) GetReplicas() uint32 {
@@ -1902,7 +2026,7 @@ type Canary struct {
 
 func (x *Canary) Reset() {
 	*x = Canary{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2038,7 @@ func (x *Canary) String() string {
 func (*Canary) ProtoMessage() {}
 
 func (x *Canary) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2051,7 @@ func (x *Canary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Canary.ProtoReflect.Descriptor instead.
 func (*Canary) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{25}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Canary) GetPercents() []uint32 {
@@ -1970,7 +2094,7 @@ type AbTest struct {
 
 func (x *AbTest) Reset() {
 	*x = AbTest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2106,7 @@ func (x *AbTest) String() string {
 func (*AbTest) ProtoMessage() {}
 
 func (x *AbTest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2119,7 @@ func (x *AbTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbTest.ProtoReflect.Descriptor instead.
 func (*AbTest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{26}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AbTest) GetPercentB() uint32 {
@@ -2024,7 +2148,7 @@ type Shadow struct {
 
 func (x *Shadow) Reset() {
 	*x = Shadow{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2036,7 +2160,7 @@ func (x *Shadow) String() string {
 func (*Shadow) ProtoMessage() {}
 
 func (x *Shadow) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2049,7 +2173,7 @@ func (x *Shadow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shadow.ProtoReflect.Descriptor instead.
 func (*Shadow) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{27}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Shadow) GetDurationMs() uint64 {
@@ -2084,7 +2208,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2220,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2233,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{28}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RollbackRequest) GetModule() string {
@@ -2138,7 +2262,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2274,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2287,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{29}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RollbackResponse) GetModule() string {
@@ -2196,7 +2320,7 @@ type DeploymentRequest struct {
 
 func (x *DeploymentRequest) Reset() {
 	*x = DeploymentRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2332,7 @@ func (x *DeploymentRequest) String() string {
 func (*DeploymentRequest) ProtoMessage() {}
 
 func (x *DeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2345,7 @@ func (x *DeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentRequest.ProtoReflect.Descriptor instead.
 func (*DeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{30}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeploymentRequest) GetModule() string {
@@ -2241,7 +2365,7 @@ type AbortDeploymentRequest struct {
 
 func (x *AbortDeploymentRequest) Reset() {
 	*x = AbortDeploymentRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2377,7 @@ func (x *AbortDeploymentRequest) String() string {
 func (*AbortDeploymentRequest) ProtoMessage() {}
 
 func (x *AbortDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2390,7 @@ func (x *AbortDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*AbortDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{31}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AbortDeploymentRequest) GetModule() string {
@@ -2293,7 +2417,7 @@ type SetSplitRequest struct {
 
 func (x *SetSplitRequest) Reset() {
 	*x = SetSplitRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2429,7 @@ func (x *SetSplitRequest) String() string {
 func (*SetSplitRequest) ProtoMessage() {}
 
 func (x *SetSplitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2442,7 @@ func (x *SetSplitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSplitRequest.ProtoReflect.Descriptor instead.
 func (*SetSplitRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{32}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetSplitRequest) GetModule() string {
@@ -2343,7 +2467,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2355,7 +2479,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2368,7 +2492,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{33}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{35}
 }
 
 type ListDeploymentsResponse struct {
@@ -2380,7 +2504,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2516,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2529,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{34}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*DeploymentStatus {
@@ -2430,7 +2554,7 @@ type DeploymentStatus struct {
 
 func (x *DeploymentStatus) Reset() {
 	*x = DeploymentStatus{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2442,7 +2566,7 @@ func (x *DeploymentStatus) String() string {
 func (*DeploymentStatus) ProtoMessage() {}
 
 func (x *DeploymentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2455,7 +2579,7 @@ func (x *DeploymentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentStatus.ProtoReflect.Descriptor instead.
 func (*DeploymentStatus) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{35}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DeploymentStatus) GetModule() string {
@@ -2519,7 +2643,7 @@ type Rollout struct {
 
 func (x *Rollout) Reset() {
 	*x = Rollout{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2655,7 @@ func (x *Rollout) String() string {
 func (*Rollout) ProtoMessage() {}
 
 func (x *Rollout) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2668,7 @@ func (x *Rollout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
 func (*Rollout) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{36}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Rollout) GetVersion() string {
@@ -2671,7 +2795,7 @@ type TrafficShare struct {
 
 func (x *TrafficShare) Reset() {
 	*x = TrafficShare{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2807,7 @@ func (x *TrafficShare) String() string {
 func (*TrafficShare) ProtoMessage() {}
 
 func (x *TrafficShare) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2820,7 @@ func (x *TrafficShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrafficShare.ProtoReflect.Descriptor instead.
 func (*TrafficShare) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{37}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TrafficShare) GetVersion() string {
@@ -2738,7 +2862,7 @@ type HealthSummary struct {
 
 func (x *HealthSummary) Reset() {
 	*x = HealthSummary{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2750,7 +2874,7 @@ func (x *HealthSummary) String() string {
 func (*HealthSummary) ProtoMessage() {}
 
 func (x *HealthSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2763,7 +2887,7 @@ func (x *HealthSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthSummary.ProtoReflect.Descriptor instead.
 func (*HealthSummary) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{38}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HealthSummary) GetCalls() uint64 {
@@ -2839,7 +2963,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +2975,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +2988,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{39}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HistoryResponse) GetModule() string {
@@ -2910,7 +3034,7 @@ type VersionInfo struct {
 
 func (x *VersionInfo) Reset() {
 	*x = VersionInfo{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2922,7 +3046,7 @@ func (x *VersionInfo) String() string {
 func (*VersionInfo) ProtoMessage() {}
 
 func (x *VersionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2935,7 +3059,7 @@ func (x *VersionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionInfo.ProtoReflect.Descriptor instead.
 func (*VersionInfo) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{40}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *VersionInfo) GetVersion() string {
@@ -3053,7 +3177,7 @@ type WatchDeploymentsRequest struct {
 
 func (x *WatchDeploymentsRequest) Reset() {
 	*x = WatchDeploymentsRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3065,7 +3189,7 @@ func (x *WatchDeploymentsRequest) String() string {
 func (*WatchDeploymentsRequest) ProtoMessage() {}
 
 func (x *WatchDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3078,7 +3202,7 @@ func (x *WatchDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*WatchDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{41}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WatchDeploymentsRequest) GetModules() []string {
@@ -3120,7 +3244,7 @@ type DeploymentEvent struct {
 
 func (x *DeploymentEvent) Reset() {
 	*x = DeploymentEvent{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3256,7 @@ func (x *DeploymentEvent) String() string {
 func (*DeploymentEvent) ProtoMessage() {}
 
 func (x *DeploymentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3269,7 @@ func (x *DeploymentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentEvent.ProtoReflect.Descriptor instead.
 func (*DeploymentEvent) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{42}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeploymentEvent) GetTimestampMs() uint64 {
@@ -3318,7 +3442,7 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\vnew_version\x18\x03 \x01(\tR\n" +
 	"newVersion\".\n" +
 	"\x12WatchEventsRequest\x12\x18\n" +
-	"\amodules\x18\x01 \x03(\tR\amodules\"\x94\x03\n" +
+	"\amodules\x18\x01 \x03(\tR\amodules\"\x9e\x04\n" +
 	"\x05Event\x12!\n" +
 	"\ftimestamp_ms\x18\x01 \x01(\x04R\vtimestampMs\x12\x16\n" +
 	"\x06module\x18\x02 \x01(\tR\x06module\x12C\n" +
@@ -3327,7 +3451,9 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\x0ehealth_changed\x18\x05 \x01(\v2\x1a.polyglot.v1.HealthChangedH\x00R\rhealthChanged\x12@\n" +
 	"\rfallback_used\x18\x06 \x01(\v2\x19.polyglot.v1.FallbackUsedH\x00R\ffallbackUsed\x12:\n" +
 	"\vreload_done\x18\a \x01(\v2\x17.polyglot.v1.ReloadDoneH\x00R\n" +
-	"reloadDoneB\x06\n" +
+	"reloadDone\x12@\n" +
+	"\rmodule_loaded\x18\b \x01(\v2\x19.polyglot.v1.ModuleLoadedH\x00R\fmoduleLoaded\x12F\n" +
+	"\x0fmodule_unloaded\x18\t \x01(\v2\x1b.polyglot.v1.ModuleUnloadedH\x00R\x0emoduleUnloadedB\x06\n" +
 	"\x04kind\"W\n" +
 	"\rWorkerStarted\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\rR\binstance\x12\x10\n" +
@@ -3348,7 +3474,11 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\vold_version\x18\x01 \x01(\tR\n" +
 	"oldVersion\x12\x1f\n" +
 	"\vnew_version\x18\x02 \x01(\tR\n" +
-	"newVersion\"\x90\x01\n" +
+	"newVersion\"(\n" +
+	"\fModuleLoaded\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\"*\n" +
+	"\x0eModuleUnloaded\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\"\x90\x01\n" +
 	"\rDeployRequest\x12\x16\n" +
 	"\x06module\x18\x01 \x01(\tR\x06module\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x121\n" +
@@ -3531,7 +3661,7 @@ func file_polyglot_v1_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_polyglot_v1_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_polyglot_v1_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_polyglot_v1_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_polyglot_v1_runtime_proto_goTypes = []any{
 	(Codec)(0),                      // 0: polyglot.v1.Codec
 	(*CallRequest)(nil),             // 1: polyglot.v1.CallRequest
@@ -3553,30 +3683,32 @@ var file_polyglot_v1_runtime_proto_goTypes = []any{
 	(*HealthChanged)(nil),           // 17: polyglot.v1.HealthChanged
 	(*FallbackUsed)(nil),            // 18: polyglot.v1.FallbackUsed
 	(*ReloadDone)(nil),              // 19: polyglot.v1.ReloadDone
-	(*DeployRequest)(nil),           // 20: polyglot.v1.DeployRequest
-	(*DeployResponse)(nil),          // 21: polyglot.v1.DeployResponse
-	(*Strategy)(nil),                // 22: polyglot.v1.Strategy
-	(*Immediate)(nil),               // 23: polyglot.v1.Immediate
-	(*BlueGreen)(nil),               // 24: polyglot.v1.BlueGreen
-	(*Rolling)(nil),                 // 25: polyglot.v1.Rolling
-	(*Canary)(nil),                  // 26: polyglot.v1.Canary
-	(*AbTest)(nil),                  // 27: polyglot.v1.AbTest
-	(*Shadow)(nil),                  // 28: polyglot.v1.Shadow
-	(*RollbackRequest)(nil),         // 29: polyglot.v1.RollbackRequest
-	(*RollbackResponse)(nil),        // 30: polyglot.v1.RollbackResponse
-	(*DeploymentRequest)(nil),       // 31: polyglot.v1.DeploymentRequest
-	(*AbortDeploymentRequest)(nil),  // 32: polyglot.v1.AbortDeploymentRequest
-	(*SetSplitRequest)(nil),         // 33: polyglot.v1.SetSplitRequest
-	(*ListDeploymentsRequest)(nil),  // 34: polyglot.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil), // 35: polyglot.v1.ListDeploymentsResponse
-	(*DeploymentStatus)(nil),        // 36: polyglot.v1.DeploymentStatus
-	(*Rollout)(nil),                 // 37: polyglot.v1.Rollout
-	(*TrafficShare)(nil),            // 38: polyglot.v1.TrafficShare
-	(*HealthSummary)(nil),           // 39: polyglot.v1.HealthSummary
-	(*HistoryResponse)(nil),         // 40: polyglot.v1.HistoryResponse
-	(*VersionInfo)(nil),             // 41: polyglot.v1.VersionInfo
-	(*WatchDeploymentsRequest)(nil), // 42: polyglot.v1.WatchDeploymentsRequest
-	(*DeploymentEvent)(nil),         // 43: polyglot.v1.DeploymentEvent
+	(*ModuleLoaded)(nil),            // 20: polyglot.v1.ModuleLoaded
+	(*ModuleUnloaded)(nil),          // 21: polyglot.v1.ModuleUnloaded
+	(*DeployRequest)(nil),           // 22: polyglot.v1.DeployRequest
+	(*DeployResponse)(nil),          // 23: polyglot.v1.DeployResponse
+	(*Strategy)(nil),                // 24: polyglot.v1.Strategy
+	(*Immediate)(nil),               // 25: polyglot.v1.Immediate
+	(*BlueGreen)(nil),               // 26: polyglot.v1.BlueGreen
+	(*Rolling)(nil),                 // 27: polyglot.v1.Rolling
+	(*Canary)(nil),                  // 28: polyglot.v1.Canary
+	(*AbTest)(nil),                  // 29: polyglot.v1.AbTest
+	(*Shadow)(nil),                  // 30: polyglot.v1.Shadow
+	(*RollbackRequest)(nil),         // 31: polyglot.v1.RollbackRequest
+	(*RollbackResponse)(nil),        // 32: polyglot.v1.RollbackResponse
+	(*DeploymentRequest)(nil),       // 33: polyglot.v1.DeploymentRequest
+	(*AbortDeploymentRequest)(nil),  // 34: polyglot.v1.AbortDeploymentRequest
+	(*SetSplitRequest)(nil),         // 35: polyglot.v1.SetSplitRequest
+	(*ListDeploymentsRequest)(nil),  // 36: polyglot.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil), // 37: polyglot.v1.ListDeploymentsResponse
+	(*DeploymentStatus)(nil),        // 38: polyglot.v1.DeploymentStatus
+	(*Rollout)(nil),                 // 39: polyglot.v1.Rollout
+	(*TrafficShare)(nil),            // 40: polyglot.v1.TrafficShare
+	(*HealthSummary)(nil),           // 41: polyglot.v1.HealthSummary
+	(*HistoryResponse)(nil),         // 42: polyglot.v1.HistoryResponse
+	(*VersionInfo)(nil),             // 43: polyglot.v1.VersionInfo
+	(*WatchDeploymentsRequest)(nil), // 44: polyglot.v1.WatchDeploymentsRequest
+	(*DeploymentEvent)(nil),         // 45: polyglot.v1.DeploymentEvent
 }
 var file_polyglot_v1_runtime_proto_depIdxs = []int32{
 	0,  // 0: polyglot.v1.CallRequest.codec:type_name -> polyglot.v1.Codec
@@ -3590,60 +3722,62 @@ var file_polyglot_v1_runtime_proto_depIdxs = []int32{
 	17, // 8: polyglot.v1.Event.health_changed:type_name -> polyglot.v1.HealthChanged
 	18, // 9: polyglot.v1.Event.fallback_used:type_name -> polyglot.v1.FallbackUsed
 	19, // 10: polyglot.v1.Event.reload_done:type_name -> polyglot.v1.ReloadDone
-	22, // 11: polyglot.v1.DeployRequest.strategy:type_name -> polyglot.v1.Strategy
-	36, // 12: polyglot.v1.DeployResponse.status:type_name -> polyglot.v1.DeploymentStatus
-	23, // 13: polyglot.v1.Strategy.immediate:type_name -> polyglot.v1.Immediate
-	24, // 14: polyglot.v1.Strategy.blue_green:type_name -> polyglot.v1.BlueGreen
-	25, // 15: polyglot.v1.Strategy.rolling:type_name -> polyglot.v1.Rolling
-	26, // 16: polyglot.v1.Strategy.canary:type_name -> polyglot.v1.Canary
-	27, // 17: polyglot.v1.Strategy.ab_test:type_name -> polyglot.v1.AbTest
-	28, // 18: polyglot.v1.Strategy.shadow:type_name -> polyglot.v1.Shadow
-	36, // 19: polyglot.v1.RollbackResponse.status:type_name -> polyglot.v1.DeploymentStatus
-	36, // 20: polyglot.v1.ListDeploymentsResponse.deployments:type_name -> polyglot.v1.DeploymentStatus
-	37, // 21: polyglot.v1.DeploymentStatus.rollout:type_name -> polyglot.v1.Rollout
-	38, // 22: polyglot.v1.DeploymentStatus.traffic:type_name -> polyglot.v1.TrafficShare
-	39, // 23: polyglot.v1.Rollout.health:type_name -> polyglot.v1.HealthSummary
-	41, // 24: polyglot.v1.HistoryResponse.versions:type_name -> polyglot.v1.VersionInfo
-	39, // 25: polyglot.v1.VersionInfo.summary:type_name -> polyglot.v1.HealthSummary
-	1,  // 26: polyglot.v1.Runtime.Call:input_type -> polyglot.v1.CallRequest
-	1,  // 27: polyglot.v1.Runtime.CallStream:input_type -> polyglot.v1.CallRequest
-	6,  // 28: polyglot.v1.Runtime.ListModules:input_type -> polyglot.v1.ListModulesRequest
-	8,  // 29: polyglot.v1.Runtime.GetModule:input_type -> polyglot.v1.GetModuleRequest
-	11, // 30: polyglot.v1.Runtime.ReloadModule:input_type -> polyglot.v1.ReloadModuleRequest
-	13, // 31: polyglot.v1.Runtime.WatchEvents:input_type -> polyglot.v1.WatchEventsRequest
-	20, // 32: polyglot.v1.Runtime.Deploy:input_type -> polyglot.v1.DeployRequest
-	29, // 33: polyglot.v1.Runtime.Rollback:input_type -> polyglot.v1.RollbackRequest
-	31, // 34: polyglot.v1.Runtime.AdvanceDeployment:input_type -> polyglot.v1.DeploymentRequest
-	31, // 35: polyglot.v1.Runtime.PauseDeployment:input_type -> polyglot.v1.DeploymentRequest
-	31, // 36: polyglot.v1.Runtime.ResumeDeployment:input_type -> polyglot.v1.DeploymentRequest
-	32, // 37: polyglot.v1.Runtime.AbortDeployment:input_type -> polyglot.v1.AbortDeploymentRequest
-	33, // 38: polyglot.v1.Runtime.SetSplit:input_type -> polyglot.v1.SetSplitRequest
-	31, // 39: polyglot.v1.Runtime.GetDeployment:input_type -> polyglot.v1.DeploymentRequest
-	34, // 40: polyglot.v1.Runtime.ListDeployments:input_type -> polyglot.v1.ListDeploymentsRequest
-	31, // 41: polyglot.v1.Runtime.GetHistory:input_type -> polyglot.v1.DeploymentRequest
-	42, // 42: polyglot.v1.Runtime.WatchDeployments:input_type -> polyglot.v1.WatchDeploymentsRequest
-	2,  // 43: polyglot.v1.Runtime.Call:output_type -> polyglot.v1.CallResponse
-	3,  // 44: polyglot.v1.Runtime.CallStream:output_type -> polyglot.v1.CallEvent
-	7,  // 45: polyglot.v1.Runtime.ListModules:output_type -> polyglot.v1.ListModulesResponse
-	9,  // 46: polyglot.v1.Runtime.GetModule:output_type -> polyglot.v1.ModuleInfo
-	12, // 47: polyglot.v1.Runtime.ReloadModule:output_type -> polyglot.v1.ReloadModuleResponse
-	14, // 48: polyglot.v1.Runtime.WatchEvents:output_type -> polyglot.v1.Event
-	21, // 49: polyglot.v1.Runtime.Deploy:output_type -> polyglot.v1.DeployResponse
-	30, // 50: polyglot.v1.Runtime.Rollback:output_type -> polyglot.v1.RollbackResponse
-	36, // 51: polyglot.v1.Runtime.AdvanceDeployment:output_type -> polyglot.v1.DeploymentStatus
-	36, // 52: polyglot.v1.Runtime.PauseDeployment:output_type -> polyglot.v1.DeploymentStatus
-	36, // 53: polyglot.v1.Runtime.ResumeDeployment:output_type -> polyglot.v1.DeploymentStatus
-	36, // 54: polyglot.v1.Runtime.AbortDeployment:output_type -> polyglot.v1.DeploymentStatus
-	36, // 55: polyglot.v1.Runtime.SetSplit:output_type -> polyglot.v1.DeploymentStatus
-	36, // 56: polyglot.v1.Runtime.GetDeployment:output_type -> polyglot.v1.DeploymentStatus
-	35, // 57: polyglot.v1.Runtime.ListDeployments:output_type -> polyglot.v1.ListDeploymentsResponse
-	40, // 58: polyglot.v1.Runtime.GetHistory:output_type -> polyglot.v1.HistoryResponse
-	43, // 59: polyglot.v1.Runtime.WatchDeployments:output_type -> polyglot.v1.DeploymentEvent
-	43, // [43:60] is the sub-list for method output_type
-	26, // [26:43] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	20, // 11: polyglot.v1.Event.module_loaded:type_name -> polyglot.v1.ModuleLoaded
+	21, // 12: polyglot.v1.Event.module_unloaded:type_name -> polyglot.v1.ModuleUnloaded
+	24, // 13: polyglot.v1.DeployRequest.strategy:type_name -> polyglot.v1.Strategy
+	38, // 14: polyglot.v1.DeployResponse.status:type_name -> polyglot.v1.DeploymentStatus
+	25, // 15: polyglot.v1.Strategy.immediate:type_name -> polyglot.v1.Immediate
+	26, // 16: polyglot.v1.Strategy.blue_green:type_name -> polyglot.v1.BlueGreen
+	27, // 17: polyglot.v1.Strategy.rolling:type_name -> polyglot.v1.Rolling
+	28, // 18: polyglot.v1.Strategy.canary:type_name -> polyglot.v1.Canary
+	29, // 19: polyglot.v1.Strategy.ab_test:type_name -> polyglot.v1.AbTest
+	30, // 20: polyglot.v1.Strategy.shadow:type_name -> polyglot.v1.Shadow
+	38, // 21: polyglot.v1.RollbackResponse.status:type_name -> polyglot.v1.DeploymentStatus
+	38, // 22: polyglot.v1.ListDeploymentsResponse.deployments:type_name -> polyglot.v1.DeploymentStatus
+	39, // 23: polyglot.v1.DeploymentStatus.rollout:type_name -> polyglot.v1.Rollout
+	40, // 24: polyglot.v1.DeploymentStatus.traffic:type_name -> polyglot.v1.TrafficShare
+	41, // 25: polyglot.v1.Rollout.health:type_name -> polyglot.v1.HealthSummary
+	43, // 26: polyglot.v1.HistoryResponse.versions:type_name -> polyglot.v1.VersionInfo
+	41, // 27: polyglot.v1.VersionInfo.summary:type_name -> polyglot.v1.HealthSummary
+	1,  // 28: polyglot.v1.Runtime.Call:input_type -> polyglot.v1.CallRequest
+	1,  // 29: polyglot.v1.Runtime.CallStream:input_type -> polyglot.v1.CallRequest
+	6,  // 30: polyglot.v1.Runtime.ListModules:input_type -> polyglot.v1.ListModulesRequest
+	8,  // 31: polyglot.v1.Runtime.GetModule:input_type -> polyglot.v1.GetModuleRequest
+	11, // 32: polyglot.v1.Runtime.ReloadModule:input_type -> polyglot.v1.ReloadModuleRequest
+	13, // 33: polyglot.v1.Runtime.WatchEvents:input_type -> polyglot.v1.WatchEventsRequest
+	22, // 34: polyglot.v1.Runtime.Deploy:input_type -> polyglot.v1.DeployRequest
+	31, // 35: polyglot.v1.Runtime.Rollback:input_type -> polyglot.v1.RollbackRequest
+	33, // 36: polyglot.v1.Runtime.AdvanceDeployment:input_type -> polyglot.v1.DeploymentRequest
+	33, // 37: polyglot.v1.Runtime.PauseDeployment:input_type -> polyglot.v1.DeploymentRequest
+	33, // 38: polyglot.v1.Runtime.ResumeDeployment:input_type -> polyglot.v1.DeploymentRequest
+	34, // 39: polyglot.v1.Runtime.AbortDeployment:input_type -> polyglot.v1.AbortDeploymentRequest
+	35, // 40: polyglot.v1.Runtime.SetSplit:input_type -> polyglot.v1.SetSplitRequest
+	33, // 41: polyglot.v1.Runtime.GetDeployment:input_type -> polyglot.v1.DeploymentRequest
+	36, // 42: polyglot.v1.Runtime.ListDeployments:input_type -> polyglot.v1.ListDeploymentsRequest
+	33, // 43: polyglot.v1.Runtime.GetHistory:input_type -> polyglot.v1.DeploymentRequest
+	44, // 44: polyglot.v1.Runtime.WatchDeployments:input_type -> polyglot.v1.WatchDeploymentsRequest
+	2,  // 45: polyglot.v1.Runtime.Call:output_type -> polyglot.v1.CallResponse
+	3,  // 46: polyglot.v1.Runtime.CallStream:output_type -> polyglot.v1.CallEvent
+	7,  // 47: polyglot.v1.Runtime.ListModules:output_type -> polyglot.v1.ListModulesResponse
+	9,  // 48: polyglot.v1.Runtime.GetModule:output_type -> polyglot.v1.ModuleInfo
+	12, // 49: polyglot.v1.Runtime.ReloadModule:output_type -> polyglot.v1.ReloadModuleResponse
+	14, // 50: polyglot.v1.Runtime.WatchEvents:output_type -> polyglot.v1.Event
+	23, // 51: polyglot.v1.Runtime.Deploy:output_type -> polyglot.v1.DeployResponse
+	32, // 52: polyglot.v1.Runtime.Rollback:output_type -> polyglot.v1.RollbackResponse
+	38, // 53: polyglot.v1.Runtime.AdvanceDeployment:output_type -> polyglot.v1.DeploymentStatus
+	38, // 54: polyglot.v1.Runtime.PauseDeployment:output_type -> polyglot.v1.DeploymentStatus
+	38, // 55: polyglot.v1.Runtime.ResumeDeployment:output_type -> polyglot.v1.DeploymentStatus
+	38, // 56: polyglot.v1.Runtime.AbortDeployment:output_type -> polyglot.v1.DeploymentStatus
+	38, // 57: polyglot.v1.Runtime.SetSplit:output_type -> polyglot.v1.DeploymentStatus
+	38, // 58: polyglot.v1.Runtime.GetDeployment:output_type -> polyglot.v1.DeploymentStatus
+	37, // 59: polyglot.v1.Runtime.ListDeployments:output_type -> polyglot.v1.ListDeploymentsResponse
+	42, // 60: polyglot.v1.Runtime.GetHistory:output_type -> polyglot.v1.HistoryResponse
+	45, // 61: polyglot.v1.Runtime.WatchDeployments:output_type -> polyglot.v1.DeploymentEvent
+	45, // [45:62] is the sub-list for method output_type
+	28, // [28:45] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_polyglot_v1_runtime_proto_init() }
@@ -3662,8 +3796,10 @@ func file_polyglot_v1_runtime_proto_init() {
 		(*Event_HealthChanged)(nil),
 		(*Event_FallbackUsed)(nil),
 		(*Event_ReloadDone)(nil),
+		(*Event_ModuleLoaded)(nil),
+		(*Event_ModuleUnloaded)(nil),
 	}
-	file_polyglot_v1_runtime_proto_msgTypes[21].OneofWrappers = []any{
+	file_polyglot_v1_runtime_proto_msgTypes[23].OneofWrappers = []any{
 		(*Strategy_Immediate)(nil),
 		(*Strategy_BlueGreen)(nil),
 		(*Strategy_Rolling)(nil),
@@ -3677,7 +3813,7 @@ func file_polyglot_v1_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_polyglot_v1_runtime_proto_rawDesc), len(file_polyglot_v1_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

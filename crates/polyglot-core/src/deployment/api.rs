@@ -350,7 +350,7 @@ impl Runtime {
     /// Gives a module found in a folder its deployment: restored from the state file
     /// (on the version that was active, from that version's folder), or with the found
     /// version active at once. Returns the pool it serves with and a start problem.
-    pub(crate) async fn load_module(
+    pub(crate) async fn load_found(
         &self,
         found: Arc<Manifest>,
         report: &mut LoadReport,
