@@ -8,8 +8,9 @@
 # and a short fixed-seed run of each cargo-fuzz target (nightly toolchain). Python: the
 # worker SDK's pytest suite in the project venv (.venv), which the Rust end-to-end tests
 # also use for Python workers, and the pyo3 package `polyglot` built by maturin with its
-# own suite. Go: vet and tests. C++: a warning-free CMake build (Debian's packages,
-# installed when missing) and its GoogleTest suite.
+# own suite. Kubernetes: the manifests of deploy/kubernetes against the API's schemas
+# (kubernetes-validate, in the venv). Go: vet and tests. C++: a warning-free CMake build
+# (Debian's packages, installed when missing) and its GoogleTest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -50,8 +51,11 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "python[test]" \
-    "maturin==1.16.0" "pytest==9.2.0" "mypy==2.4.1"
+    "maturin==1.16.0" "pytest==9.2.0" "mypy==2.4.1" "kubernetes-validate==1.37.0"
 export POLYGLOT_TEST_PYTHON="$root/.venv/bin/python"
+
+step "Kubernetes: deploy/kubernetes against the schemas of Kubernetes 1.30 (strict, offline)"
+scripts/validate-kubernetes.sh
 
 step "Go: vet and tests (SDK and its generated code's freshness, client, bundled module)"
 (cd go && go vet ./... && go test ./...)
