@@ -83,6 +83,9 @@ pub fn module_info(m: &ModuleStatus) -> pb::ModuleInfo {
         restarts: m.restarts,
         in_flight: m.in_flight as u64,
         last_error: m.last_error.clone().unwrap_or_default(),
+        required: m.required,
+        breaker: m.breaker.state.as_str().into(),
+        breaker_reason: m.breaker.reason.clone().unwrap_or_default(),
     }
 }
 
@@ -119,6 +122,20 @@ pub fn runtime_event(e: RuntimeEvent) -> pb::Event {
             new_version,
         }),
         EventKind::ModuleLoaded { version } => Kind::ModuleLoaded(pb::ModuleLoaded { version }),
+        EventKind::BreakerChanged {
+            version,
+            from,
+            to,
+            reason,
+        } => Kind::BreakerChanged(pb::BreakerChanged {
+            version,
+            from: from.as_str().into(),
+            to: to.as_str().into(),
+            reason,
+        }),
+        EventKind::PoliciesUpdated { version } => {
+            Kind::PoliciesUpdated(pb::PoliciesUpdated { version })
+        }
         EventKind::ModuleUnloaded { version } => {
             Kind::ModuleUnloaded(pb::ModuleUnloaded { version })
         }

@@ -149,6 +149,54 @@ async fn lock_folder(dir: &Path) -> std::io::Result<std::fs::File> {
 /// recursively, skipping hidden entries such as `.venv` and `.git`). Folders' own times
 /// do not count: writing the output into `bin/` touches `bin/`, which is no reason to
 /// build again.
+/// Folders of a module that hold what builds and tools make, not its sources.
+const NOT_SOURCES: [&str; 6] = [
+    "target",
+    "build",
+    "dist",
+    "node_modules",
+    "__pycache__",
+    "venv",
+];
+
+/// The newest modification time among a module's sources: the files of its folder but
+/// its manifest, its build's output, hidden entries and the folders of [`NOT_SOURCES`].
+/// Two equal stamps mean its code did not change in between.
+pub(crate) fn source_stamp(m: &Manifest) -> Option<SystemTime> {
+    fn walk(p: &Path, skip: &[&Path], best: &mut Option<SystemTime>) {
+        let Ok(entries) = std::fs::read_dir(p) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let path = entry.path();
+            if name.starts_with('.') || skip.contains(&path.as_path()) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if !NOT_SOURCES.contains(&name.as_ref()) {
+                    walk(&path, skip, best);
+                }
+            } else if let Ok(t) = meta.modified() {
+                *best = Some(best.map_or(t, |b| b.max(t)));
+            }
+        }
+    }
+    if m.dir.as_os_str().is_empty() {
+        return None;
+    }
+    let manifest = m.dir.join(crate::manifest::MANIFEST_FILE);
+    let mut skip = vec![manifest.as_path()];
+    if let Some(out) = m.build.as_ref().and_then(|b| b.output.as_deref()) {
+        skip.push(out);
+    }
+    let mut best = None;
+    walk(&m.dir, &skip, &mut best);
+    best
+}
+
 fn newest(p: &Path) -> Option<SystemTime> {
     let meta = std::fs::metadata(p).ok()?;
     if !meta.is_dir() {

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::resilience::BreakerState;
 use crate::supervisor::InstanceState;
 
 /// How many events a slow subscriber may fall behind before it misses some (it is told
@@ -56,6 +57,23 @@ pub enum EventKind {
         method: String,
         /// The implementation that served it.
         served_by: String,
+    },
+    /// A version's circuit breaker changed state.
+    BreakerChanged {
+        /// The version.
+        version: String,
+        /// Before.
+        from: BreakerState,
+        /// After.
+        to: BreakerState,
+        /// Why it opened (when it opened).
+        reason: String,
+    },
+    /// A reload changed only the module's call policies (`timeoutMs`, `maxQueue`,
+    /// `idempotent`, `retry`, `breaker`) and applied them to the running version.
+    PoliciesUpdated {
+        /// The version.
+        version: String,
     },
     /// A reload switched the module to new workers.
     ReloadDone {

@@ -69,6 +69,7 @@ mod manifest;
 mod module;
 #[allow(unsafe_code)] // pre_exec and kill, each with a SAFETY comment
 mod process;
+mod resilience;
 mod runtime;
 mod shutdown;
 mod status;
@@ -82,6 +83,7 @@ pub use error::{
     chain as error_chain, BuildError, CallError, Cause, LoadError, StartError, StartFailure,
 };
 pub use events::{EventKind, RuntimeEvent, EVENT_BUFFER};
+pub use manifest::MAX_ATTEMPTS;
 pub use manifest::{
     BuildSpec, Fallback, HealthCheck, Manifest, ManifestError, Program, ResourceLimits,
     RestartPolicy, SmokeCall, SmokeExpect, TransportKind, MANIFEST_FILE,
@@ -96,12 +98,15 @@ pub use polyglot_hotswap::{
 };
 pub use polyglot_protocol::{code, Codec, Value};
 pub use process::{CPU_LIMIT_GRACE_SECS, STDERR_TAIL_LINES, WORKER_ENV};
+pub use resilience::{BreakerPolicy, BreakerState, Idempotent, RetryPolicy};
 pub use runtime::{
     default_modules_dir, CallOptions, LoadReport, ReloadReport, Reply, Runtime, RuntimeConfig,
     UnloadReport, DEFAULT_DRAIN_TIMEOUT,
 };
 pub use shutdown::HookError;
-pub use status::{HealthState, InstanceState, InstanceStatus, ModuleState, ModuleStatus};
+pub use status::{
+    BreakerStatus, HealthState, InstanceState, InstanceStatus, ModuleState, ModuleStatus,
+};
 
 /// Registers every handler bundled with polyglot as a builtin of `runtime`: `crypto`,
 /// `compress` and `text` (`polyglot-native`) and `dsp` (`polyglot-dsp`). A module whose

@@ -9,6 +9,8 @@ use std::time::Duration;
 use polyglot_protocol::{Codec, DEFAULT_MAX_FRAME};
 use serde::Deserialize;
 
+pub use crate::resilience::{BreakerPolicy, Idempotent, RetryPolicy};
+
 /// The manifest's file name inside a module folder.
 pub const MANIFEST_FILE: &str = "module.json";
 
@@ -115,6 +117,12 @@ pub struct Manifest {
     /// Whether the host is ready only while this module can serve (by its own workers or
     /// a fallback): a readiness probe fails while a required module cannot.
     pub required: bool,
+    /// The methods that may be retried (`idempotent`: a list of names, or `["*"]`).
+    pub idempotent: Idempotent,
+    /// How they are retried (`retry`).
+    pub retry: RetryPolicy,
+    /// The circuit breaker of each version (`breaker`).
+    pub breaker: BreakerPolicy,
     /// Variables of the host's environment passed through to the worker by name
     /// (`inheritEnv`), beyond the few every worker gets
     /// ([`WORKER_ENV`](crate::WORKER_ENV)); the rest of the host's environment never
@@ -366,6 +374,12 @@ struct RawManifest {
     #[serde(default)]
     required: bool,
     #[serde(default)]
+    idempotent: Vec<String>,
+    #[serde(default)]
+    retry: Option<RawRetry>,
+    #[serde(default)]
+    breaker: Option<RawBreaker>,
+    #[serde(default)]
     inherit_env: Vec<String>,
     #[serde(default)]
     limits: Option<RawLimits>,
@@ -380,6 +394,42 @@ struct RawLimits {
     cpu_seconds: Option<u64>,
     #[serde(default)]
     open_files: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRetry {
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    backoff_initial_ms: Option<u64>,
+    #[serde(default)]
+    backoff_max_ms: Option<u64>,
+    #[serde(default)]
+    attempt_timeout_ms: Option<u64>,
+    #[serde(default)]
+    budget_ratio: Option<f64>,
+    #[serde(default)]
+    min_retries_per_second: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawBreaker {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    consecutive_failures: Option<u32>,
+    #[serde(default)]
+    error_rate: Option<f64>,
+    #[serde(default)]
+    min_calls: Option<u32>,
+    #[serde(default)]
+    window_ms: Option<u64>,
+    #[serde(default)]
+    cooldown_ms: Option<u64>,
+    #[serde(default)]
+    half_open_calls: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -448,6 +498,160 @@ struct RawRestart {
     backoff_initial_ms: Option<u64>,
     #[serde(default)]
     backoff_max_ms: Option<u64>,
+}
+
+// ------------------------------------------------------------------------- policies
+
+/// The most attempts `retry.maxAttempts` may ask for.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// A field at fault and what is wrong with it.
+type FieldError = (String, String);
+
+/// `idempotent`: method names (each offered, when `capabilities` lists them) or `"*"`.
+fn idempotent(list: &[String], capabilities: &[String]) -> Result<Idempotent, FieldError> {
+    if list.iter().any(|m| m == "*") {
+        if list.len() > 1 {
+            return Err((
+                "idempotent".into(),
+                "`\"*\"` (every method) stands alone".into(),
+            ));
+        }
+        return Ok(Idempotent::All);
+    }
+    for (i, m) in list.iter().enumerate() {
+        let field = format!("idempotent[{i}]");
+        if m.is_empty() || m.starts_with('$') {
+            return Err((
+                field,
+                format!("{m:?} is not a method name (empty, or reserved `$` method)"),
+            ));
+        }
+        if !capabilities.is_empty() && !capabilities.contains(m) {
+            return Err((
+                field,
+                format!("{m:?} is not in `capabilities` ({capabilities:?})"),
+            ));
+        }
+    }
+    Ok(if list.is_empty() {
+        Idempotent::None
+    } else {
+        Idempotent::Methods(list.to_vec())
+    })
+}
+
+/// Milliseconds of `field`, at least 1, or `default`.
+fn millis(field: &str, v: Option<u64>, default: Duration) -> Result<Duration, FieldError> {
+    match v {
+        Some(0) => Err((field.into(), "must be at least 1 millisecond".into())),
+        Some(v) => Ok(Duration::from_millis(v)),
+        None => Ok(default),
+    }
+}
+
+/// A count of `field`, at least 1, or `default`.
+fn at_least_one(field: &str, v: Option<u32>, default: u32) -> Result<u32, FieldError> {
+    match v {
+        Some(0) => Err((field.into(), "must be at least 1".into())),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
+/// A ratio of `field` between 0 and 1, or `default`.
+fn ratio(field: &str, v: Option<f64>, default: f64) -> Result<f64, FieldError> {
+    match v {
+        None => Ok(default),
+        Some(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        Some(r) => Err((field.into(), format!("must be between 0 and 1, not {r}"))),
+    }
+}
+
+fn retry_policy(r: RawRetry, timeout: Duration) -> Result<RetryPolicy, FieldError> {
+    let d = RetryPolicy::default();
+    let max_attempts = at_least_one("retry.maxAttempts", r.max_attempts, d.max_attempts)?;
+    if max_attempts > MAX_ATTEMPTS {
+        return Err((
+            "retry.maxAttempts".into(),
+            format!("must be at most {MAX_ATTEMPTS}, not {max_attempts}"),
+        ));
+    }
+    let p = RetryPolicy {
+        max_attempts,
+        backoff_initial: millis(
+            "retry.backoffInitialMs",
+            r.backoff_initial_ms,
+            d.backoff_initial,
+        )?,
+        backoff_max: millis("retry.backoffMaxMs", r.backoff_max_ms, d.backoff_max)?,
+        attempt_timeout: r
+            .attempt_timeout_ms
+            .map(|v| millis("retry.attemptTimeoutMs", Some(v), timeout))
+            .transpose()?,
+        budget_ratio: ratio("retry.budgetRatio", r.budget_ratio, d.budget_ratio)?,
+        min_retries_per_second: r.min_retries_per_second.unwrap_or(d.min_retries_per_second),
+    };
+    if p.backoff_max < p.backoff_initial {
+        return Err((
+            "retry.backoffMaxMs".into(),
+            "must not be less than retry.backoffInitialMs".into(),
+        ));
+    }
+    if p.attempt_timeout.is_some_and(|t| t >= timeout) {
+        return Err((
+            "retry.attemptTimeoutMs".into(),
+            format!(
+                "must be less than the call's timeoutMs ({} ms), or no retry would have time to run",
+                timeout.as_millis()
+            ),
+        ));
+    }
+    Ok(p)
+}
+
+fn breaker_policy(b: RawBreaker) -> Result<BreakerPolicy, FieldError> {
+    let d = BreakerPolicy::default();
+    let error_rate = ratio("breaker.errorRate", b.error_rate, d.error_rate)?;
+    if error_rate == 0.0 {
+        return Err((
+            "breaker.errorRate".into(),
+            "must be above 0 (0 would open at any failure; for that, set consecutiveFailures to 1)"
+                .into(),
+        ));
+    }
+    Ok(BreakerPolicy {
+        enabled: b.enabled.unwrap_or(d.enabled),
+        consecutive_failures: at_least_one(
+            "breaker.consecutiveFailures",
+            b.consecutive_failures,
+            d.consecutive_failures,
+        )?,
+        error_rate,
+        min_calls: at_least_one("breaker.minCalls", b.min_calls, d.min_calls)?,
+        window: millis("breaker.windowMs", b.window_ms, d.window)?,
+        cooldown: millis("breaker.cooldownMs", b.cooldown_ms, d.cooldown)?,
+        half_open_calls: at_least_one(
+            "breaker.halfOpenCalls",
+            b.half_open_calls,
+            d.half_open_calls,
+        )?,
+    })
+}
+
+impl Manifest {
+    /// Whether `other` differs from this manifest only in its call policies (`timeoutMs`,
+    /// `maxQueue`, `idempotent`, `retry`, `breaker`): a reload applies those to the
+    /// running version, with no new workers.
+    pub fn differs_only_in_policies(&self, other: &Manifest) -> bool {
+        let mut same = other.clone();
+        same.timeout = self.timeout;
+        same.max_queue = self.max_queue;
+        same.idempotent = self.idempotent.clone();
+        same.retry = self.retry;
+        same.breaker = self.breaker;
+        *self == same
+    }
 }
 
 // ------------------------------------------------------------------------- validation
@@ -772,6 +976,16 @@ impl Manifest {
                     .transpose()?,
             }),
         };
+        let idempotent =
+            idempotent(&raw.idempotent, &raw.capabilities).map_err(|(f, m)| err(&f, m))?;
+        let retry = match raw.retry {
+            None => RetryPolicy::default(),
+            Some(r) => retry_policy(r, timeout).map_err(|(f, m)| err(&f, m))?,
+        };
+        let breaker = match raw.breaker {
+            None => BreakerPolicy::default(),
+            Some(b) => breaker_policy(b).map_err(|(f, m)| err(&f, m))?,
+        };
         let smoke = raw
             .smoke
             .into_iter()
@@ -808,6 +1022,9 @@ impl Manifest {
             smoke,
             builtin: raw.builtin,
             required: raw.required,
+            idempotent,
+            retry,
+            breaker,
             inherit_env: raw.inherit_env,
             limits,
         })
@@ -848,6 +1065,9 @@ impl Manifest {
             smoke: Vec::new(),
             builtin: None,
             required: false,
+            idempotent: Idempotent::None,
+            retry: RetryPolicy::default(),
+            breaker: BreakerPolicy::default(),
             inherit_env: Vec::new(),
             limits: ResourceLimits::default(),
         }
@@ -1084,6 +1304,63 @@ mod tests {
     }
 
     const MIN: &str = r#""name":"text","language":"python","version":"1.0.0""#;
+
+    #[test]
+    fn resilience_policies_parse_and_only_they_count_as_policy_changes() {
+        let dir = Path::new("/m");
+        let file = dir.join("module.json");
+        let m = Manifest::parse(&format!(r#"{{{MIN},"path":"w"}}"#), dir, &file).unwrap();
+        assert_eq!(m.idempotent, Idempotent::None);
+        assert_eq!(m.retry, RetryPolicy::default());
+        assert_eq!(m.breaker, BreakerPolicy::default());
+        let text = format!(
+            r#"{{{MIN},"path":"w","capabilities":["a","b"],"idempotent":["a"],
+            "retry":{{"maxAttempts":4,"backoffInitialMs":5,"backoffMaxMs":50,"attemptTimeoutMs":200,
+                      "budgetRatio":0.5,"minRetriesPerSecond":2}},
+            "breaker":{{"enabled":false,"consecutiveFailures":2,"errorRate":0.25,"minCalls":8,
+                        "windowMs":1000,"cooldownMs":300,"halfOpenCalls":2}}}}"#
+        );
+        let p = Manifest::parse(&text, dir, &file).unwrap();
+        assert_eq!(p.idempotent, Idempotent::Methods(vec!["a".into()]));
+        assert_eq!(
+            p.retry,
+            RetryPolicy {
+                max_attempts: 4,
+                backoff_initial: Duration::from_millis(5),
+                backoff_max: Duration::from_millis(50),
+                attempt_timeout: Some(Duration::from_millis(200)),
+                budget_ratio: 0.5,
+                min_retries_per_second: 2,
+            }
+        );
+        assert_eq!(
+            p.breaker,
+            BreakerPolicy {
+                enabled: false,
+                consecutive_failures: 2,
+                error_rate: 0.25,
+                min_calls: 8,
+                window: Duration::from_millis(1000),
+                cooldown: Duration::from_millis(300),
+                half_open_calls: 2,
+            }
+        );
+        let star = format!(r#"{{{MIN},"path":"w","idempotent":["*"]}}"#);
+        assert_eq!(
+            Manifest::parse(&star, dir, &file).unwrap().idempotent,
+            Idempotent::All
+        );
+
+        let mut q = m.clone();
+        q.timeout = Duration::from_secs(1);
+        q.max_queue = 3;
+        q.idempotent = Idempotent::All;
+        q.retry.max_attempts = 5;
+        q.breaker.enabled = false;
+        assert!(m.differs_only_in_policies(&q));
+        q.instances = 2;
+        assert!(!m.differs_only_in_policies(&q));
+    }
 
     #[test]
     fn minimal_manifest_gets_defaults() {
@@ -1325,6 +1602,70 @@ mod tests {
                 &format!(r#"{{{MIN},"path":"w","colour":"blue"}}"#),
                 "colour",
                 "unknown field",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","capabilities":["a"],"idempotent":["b"]}}"#),
+                "idempotent[0]",
+                "not in `capabilities`",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","idempotent":["*","a"]}}"#),
+                "idempotent",
+                "stands alone",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","idempotent":["$health"]}}"#),
+                "idempotent[0]",
+                "reserved",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","retry":{{"maxAttempts":0}}}}"#),
+                "retry.maxAttempts",
+                "at least 1",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","retry":{{"maxAttempts":11}}}}"#),
+                "retry.maxAttempts",
+                "at most 10",
+            ),
+            (
+                &format!(
+                    r#"{{{MIN},"path":"w","timeoutMs":1000,"retry":{{"attemptTimeoutMs":1000}}}}"#
+                ),
+                "retry.attemptTimeoutMs",
+                "less than the call's timeoutMs (1000 ms)",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","retry":{{"budgetRatio":2}}}}"#),
+                "retry.budgetRatio",
+                "between 0 and 1",
+            ),
+            (
+                &format!(
+                    r#"{{{MIN},"path":"w","retry":{{"backoffInitialMs":50,"backoffMaxMs":10}}}}"#
+                ),
+                "retry.backoffMaxMs",
+                "less",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","retry":{{"attempts":3}}}}"#),
+                "retry.attempts",
+                "unknown field",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","breaker":{{"errorRate":0}}}}"#),
+                "breaker.errorRate",
+                "above 0",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","breaker":{{"cooldownMs":0}}}}"#),
+                "breaker.cooldownMs",
+                "at least 1 millisecond",
+            ),
+            (
+                &format!(r#"{{{MIN},"path":"w","breaker":{{"halfOpenCalls":0}}}}"#),
+                "breaker.halfOpenCalls",
+                "at least 1",
             ),
             (
                 &format!(

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use polyglot_protocol::Value;
 use polyglot_worker::{Context, Handler};
 use tokio::sync::{mpsc, watch, Notify};
@@ -15,7 +16,8 @@ use crate::connection::{ConnError, Connection};
 use crate::error::{LoadError, StartError};
 use crate::events::Events;
 use crate::manifest::{Fallback, Manifest};
-use crate::status::{HealthState, InstanceStatus, ModuleState, ModuleStatus};
+use crate::resilience::{Breaker, BreakerPolicy, Idempotent, RetryBudget, RetryPolicy};
+use crate::status::{BreakerStatus, HealthState, InstanceStatus, ModuleState, ModuleStatus};
 use crate::supervisor::{self, Instance, InstanceState, RestartBudget, SlotContext};
 use crate::telemetry::VersionMetrics;
 
@@ -70,6 +72,38 @@ pub(crate) struct Module {
     started_notify: Notify,
     /// Its metric handles, made at its first call (which names its version id).
     metrics: OnceLock<VersionMetrics>,
+    /// Its call policies: the manifest's at first, replaced by a reload that changes
+    /// only them ([`Module::set_policies`]).
+    policies: ArcSwap<Policies>,
+    /// Its circuit breaker.
+    pub(crate) breaker: Breaker,
+    /// Its retry budget.
+    pub(crate) retry_budget: RetryBudget,
+    /// Its sources' newest modification time when it was loaded
+    /// ([`build::source_stamp`]).
+    pub(crate) source_stamp: Option<std::time::SystemTime>,
+}
+
+/// The parts of a manifest that apply to each call, and change without new workers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Policies {
+    pub timeout: Duration,
+    pub max_queue: u32,
+    pub idempotent: Idempotent,
+    pub retry: RetryPolicy,
+    pub breaker: BreakerPolicy,
+}
+
+impl Policies {
+    pub(crate) fn of(m: &Manifest) -> Policies {
+        Policies {
+            timeout: m.timeout,
+            max_queue: m.max_queue,
+            idempotent: m.idempotent.clone(),
+            retry: m.retry,
+            breaker: m.breaker,
+        }
+    }
 }
 
 /// One worker slot's supervisor: its stop signal, and its task (the supervisor, or the
@@ -115,7 +149,6 @@ impl Module {
             Backend::InProcess(_) => Vec::new(),
         };
         Module {
-            manifest,
             label,
             backend,
             file_fallbacks,
@@ -133,7 +166,23 @@ impl Module {
             started: Mutex::new(StartProgress::default()),
             started_notify: Notify::new(),
             metrics: OnceLock::new(),
+            policies: ArcSwap::from_pointee(Policies::of(&manifest)),
+            source_stamp: build::source_stamp(&manifest),
+            breaker: Breaker::new(),
+            retry_budget: RetryBudget::new(),
+            manifest,
         }
+    }
+
+    /// Its call policies now.
+    pub(crate) fn policies(&self) -> Arc<Policies> {
+        self.policies.load_full()
+    }
+
+    /// Applies `manifest`'s call policies to calls from now on; the calls in flight keep
+    /// the ones they started with.
+    pub(crate) fn set_policies(&self, manifest: &Manifest) {
+        self.policies.store(Arc::new(Policies::of(manifest)));
     }
 
     /// Starts `initial` of the `instances` workers of `manifest` (which must announce
@@ -250,7 +299,7 @@ impl Module {
                 slot.active = false;
                 let supervisor = slot.task.take();
                 let stop = slot.stop.clone();
-                let drain = self.manifest.timeout;
+                let drain = self.policies().timeout;
                 let label = self.label.clone();
                 slot.task = Some(tokio::spawn(async move {
                     let mut stopped = stop.subscribe();
@@ -282,7 +331,7 @@ impl Module {
         drop(slots);
         // Drain, `$shutdown`, grace, kill: within these, every retired worker has exited.
         let deadline = Instant::now()
-            + self.manifest.timeout
+            + self.policies().timeout
             + self.manifest.shutdown_grace
             + Duration::from_secs(1);
         for exited in retiring {
@@ -560,8 +609,8 @@ impl Module {
                 let Some((instance, conn)) = pick(instances) else {
                     return Attempt::Unavailable(Unavailable(self.unavailable_reason()));
                 };
-                let limit =
-                    conn.handshake().max_concurrency as usize + self.manifest.max_queue as usize;
+                let limit = conn.handshake().max_concurrency as usize
+                    + self.policies.load().max_queue as usize;
                 match conn
                     .call_bounded(method, params, deadline, progress, limit)
                     .await
@@ -661,6 +710,12 @@ impl Module {
     }
 
     /// Calls that chose this module and have not finished.
+    /// Whether it is served by an in-process handler (which takes its params by move,
+    /// so a call to it is never retried).
+    pub(crate) fn runs_in_process(&self) -> bool {
+        matches!(self.backend, Backend::InProcess(_))
+    }
+
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -757,6 +812,14 @@ impl Module {
             restarts,
             in_flight: self.in_flight.load(Ordering::Relaxed),
             last_error,
+            breaker: {
+                let (state, reason) = self.breaker.state();
+                BreakerStatus {
+                    state,
+                    reason: (!reason.is_empty()).then_some(reason),
+                    disabled: !self.policies().breaker.enabled,
+                }
+            },
         }
     }
 }

@@ -22,7 +22,8 @@ use crate::discovery::discover;
 use crate::error::{CallError, Cause, LoadError};
 use crate::events::{EventKind, Events, RuntimeEvent};
 use crate::manifest::{Fallback, Manifest};
-use crate::module::{ready_budget, Attempt, CallTicket, Module};
+use crate::module::{ready_budget, Attempt, CallTicket, Module, Policies};
+use crate::resilience::{self, Admit, BreakerState, Transition};
 use crate::status::ModuleStatus;
 use crate::telemetry::{self, CallRecord};
 
@@ -54,6 +55,9 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// Where progress notifications go, in order, before the result.
     pub progress: Option<mpsc::UnboundedSender<Value>>,
+    /// Attempts in all for this call, instead of the module's `retry.maxAttempts` (1: no
+    /// retry). Only a method the manifest marks idempotent is ever retried.
+    pub max_attempts: Option<u32>,
 }
 
 /// A call's result and who served it.
@@ -104,6 +108,9 @@ pub struct ReloadReport {
     pub old_version: String,
     /// The version that serves now.
     pub new_version: String,
+    /// Whether only the module's call policies changed, and the running workers took
+    /// them (no new workers started).
+    pub policies_only: bool,
 }
 
 /// The polyglot runtime. Cheap to clone; every clone is the same runtime.
@@ -625,7 +632,7 @@ impl Runtime {
             }
         }
         record.handles = Some(metrics.method(method));
-        let deadline = Instant::now() + opts.timeout.unwrap_or(primary.ticket.0.manifest.timeout);
+        let deadline = Instant::now() + opts.timeout.unwrap_or(primary.ticket.0.policies().timeout);
         let mut causes: Vec<Cause> = Vec::new();
         let mut visited: HashSet<String> = HashSet::from([module.to_owned()]);
         // While a new version shadows, it gets a copy of the call; only the primary's
@@ -636,6 +643,20 @@ impl Runtime {
         let mut first_started = None;
         while let Some(entered) = chain.pop_front() {
             let m = &entered.ticket.0;
+            let policies = m.policies();
+            let (mut admit, change) = m.breaker.admit(&policies.breaker);
+            if let Some(t) = change {
+                self.breaker_changed(m, &entered.version, t);
+            }
+            if let Admit::No(left) = admit {
+                causes.push(Cause {
+                    implementation: m.label.clone(),
+                    reason: breaker_open_reason(m, left),
+                });
+                self.queue_fallbacks(m, &mut visited, &mut chain, &mut causes);
+                first = false;
+                continue;
+            }
             if !first {
                 if let Some(methods) = m.methods() {
                     if !methods.iter().any(|x| x == method) {
@@ -648,16 +669,76 @@ impl Runtime {
                     }
                 }
             }
-            let started = std::time::Instant::now();
-            let call_started = *first_started.get_or_insert(started);
-            let attempt = m
-                .attempt(method, &mut params, deadline, opts.progress.clone())
-                .await;
-            let took = started.elapsed();
-            entered.record(&attempt, took);
-            // The call's latency reads no clock of its own: the first attempt's is the
-            // call's, and a fallback's ends it.
-            record.took = Some(if first { took } else { call_started.elapsed() });
+            // Retries of an idempotent method, on this implementation, before any fallback.
+            let retries = policies.idempotent.allows(method) && !m.runs_in_process();
+            let max_attempts = if retries {
+                opts.max_attempts
+                    .unwrap_or(policies.retry.max_attempts)
+                    .clamp(1, crate::manifest::MAX_ATTEMPTS)
+            } else {
+                1
+            };
+            if retries {
+                m.retry_budget.deposit();
+            }
+            let has_fallback = !m.manifest.fallback.is_empty();
+            let mut tries = 0;
+            let call_started = *first_started.get_or_insert_with(std::time::Instant::now);
+            let (attempt, took) = loop {
+                tries += 1;
+                let attempt_deadline = match policies.retry.attempt_timeout {
+                    Some(t) if retries => deadline.min(Instant::now() + t),
+                    _ => deadline,
+                };
+                let started = std::time::Instant::now();
+                let attempt = m
+                    .attempt(method, &mut params, attempt_deadline, opts.progress.clone())
+                    .await;
+                let took = started.elapsed();
+                entered.record(&attempt, took);
+                let outcome = breaker_outcome(&attempt);
+                if let Some(t) = m.breaker.record(&policies.breaker, admit, outcome) {
+                    self.breaker_changed(m, &entered.version, t);
+                }
+                let worth_retrying = match &attempt {
+                    Attempt::Failed(ConnError::Closed(_), _) => true,
+                    // The attempt's own deadline, not the call's.
+                    Attempt::Failed(ConnError::Timeout, _) => attempt_deadline < deadline,
+                    // A fallback takes it at once.
+                    Attempt::Unavailable(_) => !has_fallback,
+                    _ => false,
+                };
+                if !worth_retrying || tries >= max_attempts {
+                    break (attempt, took);
+                }
+                let wait = policies.retry.backoff(tries);
+                if Instant::now() + wait >= deadline {
+                    break (attempt, took);
+                }
+                if !m.retry_budget.withdraw(&policies.retry) {
+                    telemetry::retry_refused(module, method);
+                    tracing::debug!(module, method, "retry budget spent; not retrying");
+                    break (attempt, took);
+                }
+                telemetry::retried(module, method);
+                tracing::debug!(module, method, attempt = tries, ?wait, "retrying");
+                tokio::time::sleep(wait).await;
+                let (again, change) = m.breaker.admit(&policies.breaker);
+                if let Some(t) = change {
+                    self.breaker_changed(m, &entered.version, t);
+                }
+                if let Admit::No(_) = again {
+                    break (attempt, took);
+                }
+                admit = again;
+            };
+            // The call's latency: a lone first attempt's, else from the first attempt's
+            // start to the end of this one.
+            record.took = Some(if first && tries == 1 {
+                took
+            } else {
+                call_started.elapsed()
+            });
             if let Some(copy) = shadow.take() {
                 copy.compare(&attempt);
             }
@@ -695,7 +776,11 @@ impl Runtime {
                     self.queue_fallbacks(m, &mut visited, &mut chain, &mut causes);
                 }
                 Attempt::Failed(e, instance) => {
-                    let error = conn_error(e, m, method, instance, opts.timeout);
+                    let timeout = match policies.retry.attempt_timeout {
+                        Some(t) if retries => Some(opts.timeout.map_or(t, |c| c.min(t))),
+                        _ => opts.timeout,
+                    };
+                    let error = conn_error(e, m, method, instance, timeout);
                     if first {
                         return Err(error);
                     }
@@ -895,6 +980,30 @@ impl Runtime {
                 manifest.name
             )));
         }
+        if old.manifest.differs_only_in_policies(&manifest)
+            && Policies::of(&manifest) != *old.policies()
+            && crate::build::source_stamp(&manifest) == old.source_stamp
+        {
+            // Only call policies changed: the running version takes them, from its next
+            // call on, and keeps its workers.
+            old.set_policies(&manifest);
+            for f in &old.file_fallbacks {
+                f.set_policies(&manifest);
+            }
+            tracing::info!(module = name, version = %old_id, "reloaded its call policies; the workers keep running");
+            self.inner.events.emit(
+                name,
+                EventKind::PoliciesUpdated {
+                    version: old_id.to_string(),
+                },
+            );
+            return Ok(ReloadReport {
+                module: name.to_owned(),
+                old_version: old.manifest.version.clone(),
+                new_version: manifest.version.clone(),
+                policies_only: true,
+            });
+        }
         let manifest = Arc::new(manifest);
         let meta = polyglot_hotswap::VersionMeta::new(
             "reload",
@@ -941,6 +1050,7 @@ impl Runtime {
             module: name.to_owned(),
             old_version: old.manifest.version.clone(),
             new_version: manifest.version.clone(),
+            policies_only: false,
         })
     }
 
@@ -1172,7 +1282,7 @@ pub(crate) fn conn_error(
         ConnError::Timeout => CallError::Timeout {
             module,
             method,
-            timeout: timeout.unwrap_or(m.manifest.timeout),
+            timeout: timeout.unwrap_or(m.policies().timeout),
         },
         ConnError::Closed(reason) => CallError::WorkerExited {
             module,
@@ -1197,8 +1307,79 @@ pub(crate) fn conn_error(
         ConnError::Overloaded => CallError::Overloaded {
             module,
             method,
-            queue: m.manifest.max_queue,
+            queue: m.policies().max_queue,
         },
+    }
+}
+
+/// How an attempt counts for its version's breaker. A timeout is a failure: the breaker
+/// is there so that calls stop waiting on a version that does not answer. A method's
+/// own error is an answer. The rest count for nothing: a worker that exits fails every
+/// call it held at once, and the supervisor restarts it (a crash loop fails the module
+/// by its restart policy); counting each of those calls would open the breaker on one
+/// crash and keep a version whose other workers serve out of traffic for a cool-down.
+/// A version with no worker taking calls is unavailable already; a request too large
+/// never reached a worker; an overloaded refusal is load shedding, not a fault.
+fn breaker_outcome(attempt: &Attempt) -> resilience::Outcome {
+    match attempt {
+        Attempt::Done { .. } | Attempt::Failed(ConnError::Remote(_), _) => {
+            resilience::Outcome::Answered
+        }
+        Attempt::Failed(ConnError::Timeout, _) => resilience::Outcome::Failed,
+        Attempt::Failed(
+            ConnError::Closed(_) | ConnError::TooLarge(..) | ConnError::Overloaded,
+            _,
+        )
+        | Attempt::Unavailable(_) => resilience::Outcome::Neutral,
+    }
+}
+
+/// Why a call skipped `m`: its breaker is open, why, and when it probes again.
+fn breaker_open_reason(m: &Module, left: Duration) -> String {
+    let (state, why) = m.breaker.state();
+    let why = if why.is_empty() {
+        String::new()
+    } else {
+        format!(" ({why})")
+    };
+    match state {
+        BreakerState::HalfOpen => {
+            format!("its circuit breaker is half-open{why} and its probe calls are out")
+        }
+        _ => format!(
+            "its circuit breaker is open{why}; next probe in {} ms",
+            left.as_millis()
+        ),
+    }
+}
+
+impl Runtime {
+    /// Reports a breaker's change of state: log, metric, event.
+    fn breaker_changed(&self, m: &Module, version: &str, t: Transition) {
+        let reason = if t.to == BreakerState::Open {
+            m.breaker.state().1
+        } else {
+            String::new()
+        };
+        match t.to {
+            BreakerState::Open => {
+                tracing::warn!(module = %m.label, version, reason = %reason, "circuit breaker opened")
+            }
+            _ => {
+                tracing::info!(module = %m.label, version, from = t.from.as_str(), to = t.to.as_str(),
+                "circuit breaker changed")
+            }
+        }
+        telemetry::breaker_changed(&m.label, version, t.to);
+        self.inner.events.emit(
+            &m.label,
+            EventKind::BreakerChanged {
+                version: version.to_owned(),
+                from: t.from,
+                to: t.to,
+                reason,
+            },
+        );
     }
 }
 

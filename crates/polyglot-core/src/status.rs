@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::resilience::BreakerState;
+
 pub use crate::supervisor::InstanceState;
 
 /// The lifecycle state of a loaded module.
@@ -86,4 +88,18 @@ pub struct ModuleStatus {
     pub in_flight: usize,
     /// Its last error.
     pub last_error: Option<String>,
+    /// Its circuit breaker.
+    pub breaker: BreakerStatus,
+}
+
+/// A version's circuit breaker, as health reports show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakerStatus {
+    /// Its state (`closed` when the breaker is off).
+    pub state: BreakerState,
+    /// Why it last opened, if it ever did.
+    pub reason: Option<String>,
+    /// Whether the manifest turned it off (`breaker.enabled: false`).
+    pub disabled: bool,
 }

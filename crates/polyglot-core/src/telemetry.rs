@@ -70,6 +70,7 @@ use polyglot_hotswap::RolloutPhase;
 
 use crate::error::CallError;
 use crate::module::Module;
+use crate::resilience::BreakerState;
 use crate::runtime::{Reply, Runtime, Slot};
 
 /// Calls, by `module`, `method`, `version` and `outcome` (counter).
@@ -99,6 +100,13 @@ pub const DEPLOYMENT_IN_PROGRESS: &str = "polyglot_deployment_in_progress";
 pub const DEPLOYMENT_TRAFFIC_RATIO: &str = "polyglot_deployment_traffic_ratio";
 /// The stage a canary is in, from 1; 0 when no canary runs, by `module` (gauge).
 pub const DEPLOYMENT_STAGE: &str = "polyglot_deployment_stage";
+/// Retries, and retries the budget refused, by module, method and outcome (`retried`,
+/// `budget_spent`).
+pub const RETRIES: &str = "polyglot_retries_total";
+/// Each running version's circuit breaker: 0 closed, 1 half-open, 2 open.
+pub const BREAKER_STATE: &str = "polyglot_breaker_state";
+/// Breaker state changes by module, version and new state.
+pub const BREAKER_TRANSITIONS: &str = "polyglot_breaker_transitions_total";
 
 /// The upper bounds, in seconds, of [`CALL_DURATION`]'s buckets: from 50 µs (an
 /// in-process builtin answers in tens of microseconds, a worker over stdio in about 80)
@@ -156,6 +164,20 @@ pub fn describe() {
         "Calls served by a fallback, by the module asked and the implementation that served."
     );
     describe_counter!(WORKER_RESTARTS, Unit::Count, "Worker restarts by module.");
+    describe_counter!(
+        RETRIES,
+        Unit::Count,
+        "Retries of idempotent calls by module, method and outcome (retried, budget_spent)."
+    );
+    describe_gauge!(
+        BREAKER_STATE,
+        "Circuit breaker state by module and running version: 0 closed, 1 half-open, 2 open."
+    );
+    describe_counter!(
+        BREAKER_TRANSITIONS,
+        Unit::Count,
+        "Circuit breaker state changes by module, version and new state."
+    );
     describe_gauge!(CALLS_IN_FLIGHT, Unit::Count, "Calls in flight by module.");
     describe_gauge!(
         WORKERS_RUNNING,
@@ -318,6 +340,27 @@ pub(crate) fn fallback_used(module: &str, served_by: &str) {
         .increment(1);
 }
 
+/// Counts a retry of a call of `module`'s `method`.
+pub(crate) fn retried(module: &str, method: &str) {
+    counter!(RETRIES, "module" => module.to_owned(), "method" => method.to_owned(),
+        "outcome" => "retried")
+    .increment(1);
+}
+
+/// Counts a retry the budget refused.
+pub(crate) fn retry_refused(module: &str, method: &str) {
+    counter!(RETRIES, "module" => module.to_owned(), "method" => method.to_owned(),
+        "outcome" => "budget_spent")
+    .increment(1);
+}
+
+/// Counts a breaker's change of state.
+pub(crate) fn breaker_changed(module: &str, version: &str, to: BreakerState) {
+    counter!(BREAKER_TRANSITIONS, "module" => module.to_owned(), "version" => version.to_owned(),
+        "to" => to.as_str())
+    .increment(1);
+}
+
 /// Counts a restart of one of `module`'s workers.
 pub(crate) fn worker_restarted(module: &str) {
     counter!(WORKER_RESTARTS, "module" => module.to_owned()).increment(1);
@@ -351,6 +394,14 @@ impl Runtime {
                 }
             };
             let sum = |f: fn(&Module) -> usize| versions.iter().map(|m| f(m)).sum::<usize>() as f64;
+            let by_id = match slot {
+                Slot::Mounted(m) => vec![(m.manifest.version.clone(), m.clone())],
+                Slot::Deployed(d) => d.versions.live_by_id(),
+            };
+            for (version, m) in by_id {
+                gauge!(BREAKER_STATE, "module" => module.clone(), "version" => version)
+                    .set(m.breaker.state().0.gauge());
+            }
             gauge!(CALLS_IN_FLIGHT, "module" => module.clone()).set(sum(Module::in_flight));
             gauge!(WORKERS_RUNNING, "module" => module.clone()).set(sum(Module::running_workers));
             if let Some((version, m)) = active {

@@ -333,6 +333,8 @@ async fn events_tell_what_happened() {
             EventKind::HealthChanged { .. } => "health",
             EventKind::ModuleLoaded { .. } => "loaded",
             EventKind::ModuleUnloaded { .. } => "unloaded",
+            EventKind::BreakerChanged { .. } => "breaker",
+            EventKind::PoliciesUpdated { .. } => "policies",
         })
         .filter(|k| *k != "health")
         .collect();

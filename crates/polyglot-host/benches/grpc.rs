@@ -223,6 +223,7 @@ async fn measure(name: &str, url: &str, module: &str, codec: pb::Codec) -> Row {
         codec: codec as i32,
         timeout_ms: None,
         routing_key: String::new(),
+        max_attempts: None,
     };
     let mut c = RuntimeClient::new(channel.clone());
     for _ in 0..1000 {

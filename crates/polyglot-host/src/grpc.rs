@@ -63,6 +63,7 @@ impl pb::runtime_server::Runtime for Api {
         let (codec, params, timeout) = prepare(&r, deadline)?;
         let opts = CallOptions {
             timeout,
+            max_attempts: r.max_attempts,
             ..CallOptions::default()
         };
         let reply = routed(&self.runtime, &r, params, opts)
@@ -87,6 +88,7 @@ impl pb::runtime_server::Runtime for Api {
             let opts = CallOptions {
                 timeout,
                 progress: Some(ptx),
+                max_attempts: r.max_attempts,
             };
             let call = routed(&runtime, &r, params, opts);
             tokio::pin!(call);

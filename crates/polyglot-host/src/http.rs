@@ -316,6 +316,7 @@ async fn metrics(State(h): State<Http>) -> Response {
 struct CallQuery {
     timeout_ms: Option<u64>,
     routing_key: Option<String>,
+    max_attempts: Option<u32>,
 }
 
 async fn list_modules(State(h): State<Http>, headers: HeaderMap) -> Response {
@@ -367,14 +368,15 @@ async fn call(
             .routing_key
             .clone()
             .or_else(|| header_str(&headers, ROUTING_KEY_HEADER).map(str::to_owned));
-        Ok::<_, ApiError>((params, timeout, key))
+        Ok::<_, ApiError>((params, timeout, key, query.max_attempts))
     };
-    let (params, timeout, key) = match prepared.await {
+    let (params, timeout, key, max_attempts) = match prepared.await {
         Ok(p) => p,
         Err(e) => return e.response(&id),
     };
     let opts = CallOptions {
         timeout,
+        max_attempts,
         ..CallOptions::default()
     };
     let result = match &key {

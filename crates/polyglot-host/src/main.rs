@@ -746,6 +746,7 @@ async fn remote_call(
         codec: pb::Codec::Json as i32,
         timeout_ms,
         routing_key: String::new(),
+        max_attempts: None,
     };
     match c.call(req).await {
         Ok(r) => {

@@ -611,6 +611,48 @@ async fn metrics_move_with_calls_outcomes_fallbacks_and_restarts() {
     .await;
 }
 
+/// A version's circuit breaker shows in `/health` and in the metrics, and an open one
+/// makes the call API answer 503 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_breaker_shows_in_health_and_metrics() {
+    let mods = Modules::new();
+    mods.add(
+        "calc",
+        Lang::Rust,
+        json!({"breaker": {"consecutiveFailures": 2, "cooldownMs": 60000}}),
+    );
+    let host = start_with(&mods, None, &[]);
+    let (_, health) = get(&host, "/health").await;
+    assert_eq!(
+        module(&health, "calc")["breaker"],
+        json!({"state": "closed", "reason": null, "disabled": false})
+    );
+    let labels = [("module", "calc"), ("version", "1.0.0")];
+    assert_eq!(
+        sample(&scrape(&host).await, "polyglot_breaker_state", &labels),
+        Some(0.0)
+    );
+    for _ in 0..2 {
+        assert_eq!(call_timeout(&host).await, 504);
+    }
+    let (_, health) = get(&host, "/health").await;
+    assert_eq!(
+        module(&health, "calc")["breaker"],
+        json!({"state": "open", "reason": "2 calls in a row timed out", "disabled": false})
+    );
+    let text = scrape(&host).await;
+    assert_eq!(sample(&text, "polyglot_breaker_state", &labels), Some(2.0));
+    let to_open = [("module", "calc"), ("version", "1.0.0"), ("to", "open")];
+    assert_eq!(
+        sample(&text, "polyglot_breaker_transitions_total", &to_open),
+        Some(1.0)
+    );
+    let (status, body) = call(&host, "calc", "add", "[1, 2]").await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("circuit breaker is open"), "{body}");
+}
+
 /// A call of `calc.sleep [5000]` with a 100 ms deadline: its status.
 async fn call_timeout(host: &Host) -> u16 {
     let (s, _, body) = post_with(host, "/v1/modules/calc/sleep?timeoutMs=100", "[5000]", &[]).await;

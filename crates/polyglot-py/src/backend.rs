@@ -196,6 +196,7 @@ impl Backend {
                     codec: pb::Codec::Msgpack as i32,
                     timeout_ms: args.timeout.map(|t| t.as_millis() as u64),
                     routing_key: args.routing_key.unwrap_or_default(),
+                    max_attempts: None,
                 };
                 let mut req = r.request(msg);
                 if let Some(t) = args.timeout {

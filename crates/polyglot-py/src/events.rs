@@ -22,8 +22,9 @@ use crate::errors::Failure;
 /// are ``worker_started`` (``instance``, ``pid``, ``version``), ``worker_exited``
 /// (``instance``, ``reason``), ``health_changed`` (``instance``, ``from``, ``to``),
 /// ``fallback_used`` (``method``, ``served_by``), ``reload_done``
-/// (``old_version``, ``new_version``), ``module_loaded`` and ``module_unloaded``
-/// (``version``). Deployment events (``staged``, ``started``,
+/// (``old_version``, ``new_version``), ``module_loaded``, ``module_unloaded`` and
+/// ``policies_updated`` (``version``), ``breaker_changed`` (``version``, ``from``,
+/// ``to``, ``reason``). Deployment events (``staged``, ``started``,
 /// ``stage_advanced``, ``held``, ``promoted``, ``succeeded``, ``failed``,
 /// ``rolled_back``, ``released``, ...) carry ``version`` and ``message`` and, by type,
 /// ``reason``, ``from``, ``to``, ``strategy``, ``stage``, ``percent``. A consumer that

@@ -165,7 +165,8 @@ pub fn version_value(v: &pb::VersionInfo) -> Value {
 }
 
 /// A runtime event: `category` "runtime", `type` (worker_started, worker_exited,
-/// health_changed, fallback_used, reload_done, module_loaded, module_unloaded), module,
+/// health_changed, fallback_used, reload_done, module_loaded, module_unloaded,
+/// breaker_changed, policies_updated), module,
 /// timestamp_ms, and the fields of its type.
 pub fn event_value(e: &pb::Event) -> Value {
     use pb::event::Kind;
@@ -201,6 +202,15 @@ pub fn event_value(e: &pb::Event) -> Value {
             .set("version", k.version.as_str()),
         Some(Kind::ModuleUnloaded(k)) => d
             .set("type", "module_unloaded")
+            .set("version", k.version.as_str()),
+        Some(Kind::BreakerChanged(k)) => d
+            .set("type", "breaker_changed")
+            .set("version", k.version.as_str())
+            .set("from", k.from.as_str())
+            .set("to", k.to.as_str())
+            .set("reason", k.reason.as_str()),
+        Some(Kind::PoliciesUpdated(k)) => d
+            .set("type", "policies_updated")
             .set("version", k.version.as_str()),
         None => d.set("type", "unknown"),
     };

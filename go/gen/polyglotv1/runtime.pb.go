@@ -88,7 +88,10 @@ type CallRequest struct {
 	// The call's deadline; the gRPC deadline applies too, whichever is sooner.
 	TimeoutMs *uint64 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3,oneof" json:"timeout_ms,omitempty"`
 	// A key for sticky routing between versions (A/B deployments).
-	RoutingKey    string `protobuf:"bytes,6,opt,name=routing_key,json=routingKey,proto3" json:"routing_key,omitempty"`
+	RoutingKey string `protobuf:"bytes,6,opt,name=routing_key,json=routingKey,proto3" json:"routing_key,omitempty"`
+	// Attempts in all, instead of the module's `retry.maxAttempts` (1: no retry). Only a
+	// method the module's manifest marks idempotent is retried.
+	MaxAttempts   *uint32 `protobuf:"varint,7,opt,name=max_attempts,json=maxAttempts,proto3,oneof" json:"max_attempts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -163,6 +166,13 @@ func (x *CallRequest) GetRoutingKey() string {
 		return x.RoutingKey
 	}
 	return ""
+}
+
+func (x *CallRequest) GetMaxAttempts() uint32 {
+	if x != nil && x.MaxAttempts != nil {
+		return *x.MaxAttempts
+	}
+	return 0
 }
 
 type CallResponse struct {
@@ -638,13 +648,19 @@ type ModuleInfo struct {
 	// starting, running, failed, draining, stopped.
 	State string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
 	// healthy, degraded, unhealthy.
-	Health        string          `protobuf:"bytes,7,opt,name=health,proto3" json:"health,omitempty"`
-	Methods       []string        `protobuf:"bytes,8,rep,name=methods,proto3" json:"methods,omitempty"`
-	Fallback      []string        `protobuf:"bytes,9,rep,name=fallback,proto3" json:"fallback,omitempty"`
-	Instances     []*InstanceInfo `protobuf:"bytes,10,rep,name=instances,proto3" json:"instances,omitempty"`
-	Restarts      uint64          `protobuf:"varint,11,opt,name=restarts,proto3" json:"restarts,omitempty"`
-	InFlight      uint64          `protobuf:"varint,12,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
-	LastError     string          `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Health    string          `protobuf:"bytes,7,opt,name=health,proto3" json:"health,omitempty"`
+	Methods   []string        `protobuf:"bytes,8,rep,name=methods,proto3" json:"methods,omitempty"`
+	Fallback  []string        `protobuf:"bytes,9,rep,name=fallback,proto3" json:"fallback,omitempty"`
+	Instances []*InstanceInfo `protobuf:"bytes,10,rep,name=instances,proto3" json:"instances,omitempty"`
+	Restarts  uint64          `protobuf:"varint,11,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	InFlight  uint64          `protobuf:"varint,12,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	LastError string          `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Whether the host is ready only while this module can serve.
+	Required bool `protobuf:"varint,14,opt,name=required,proto3" json:"required,omitempty"`
+	// Its circuit breaker: closed, open, half-open.
+	Breaker string `protobuf:"bytes,15,opt,name=breaker,proto3" json:"breaker,omitempty"`
+	// Why the breaker last opened, if it did.
+	BreakerReason string `protobuf:"bytes,16,opt,name=breaker_reason,json=breakerReason,proto3" json:"breaker_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -766,6 +782,27 @@ func (x *ModuleInfo) GetInFlight() uint64 {
 func (x *ModuleInfo) GetLastError() string {
 	if x != nil {
 		return x.LastError
+	}
+	return ""
+}
+
+func (x *ModuleInfo) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
+func (x *ModuleInfo) GetBreaker() string {
+	if x != nil {
+		return x.Breaker
+	}
+	return ""
+}
+
+func (x *ModuleInfo) GetBreakerReason() string {
+	if x != nil {
+		return x.BreakerReason
 	}
 	return ""
 }
@@ -1018,6 +1055,8 @@ type Event struct {
 	//	*Event_ReloadDone
 	//	*Event_ModuleLoaded
 	//	*Event_ModuleUnloaded
+	//	*Event_BreakerChanged
+	//	*Event_PoliciesUpdated
 	Kind          isEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1137,6 +1176,24 @@ func (x *Event) GetModuleUnloaded() *ModuleUnloaded {
 	return nil
 }
 
+func (x *Event) GetBreakerChanged() *BreakerChanged {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_BreakerChanged); ok {
+			return x.BreakerChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetPoliciesUpdated() *PoliciesUpdated {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_PoliciesUpdated); ok {
+			return x.PoliciesUpdated
+		}
+	}
+	return nil
+}
+
 type isEvent_Kind interface {
 	isEvent_Kind()
 }
@@ -1169,6 +1226,14 @@ type Event_ModuleUnloaded struct {
 	ModuleUnloaded *ModuleUnloaded `protobuf:"bytes,9,opt,name=module_unloaded,json=moduleUnloaded,proto3,oneof"`
 }
 
+type Event_BreakerChanged struct {
+	BreakerChanged *BreakerChanged `protobuf:"bytes,10,opt,name=breaker_changed,json=breakerChanged,proto3,oneof"`
+}
+
+type Event_PoliciesUpdated struct {
+	PoliciesUpdated *PoliciesUpdated `protobuf:"bytes,11,opt,name=policies_updated,json=policiesUpdated,proto3,oneof"`
+}
+
 func (*Event_WorkerStarted) isEvent_Kind() {}
 
 func (*Event_WorkerExited) isEvent_Kind() {}
@@ -1183,6 +1248,126 @@ func (*Event_ModuleLoaded) isEvent_Kind() {}
 
 func (*Event_ModuleUnloaded) isEvent_Kind() {}
 
+func (*Event_BreakerChanged) isEvent_Kind() {}
+
+func (*Event_PoliciesUpdated) isEvent_Kind() {}
+
+// A version's circuit breaker changed state: "closed", "open" or "half-open".
+type BreakerChanged struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	From    string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To      string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	// Why it opened, when it opened.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BreakerChanged) Reset() {
+	*x = BreakerChanged{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BreakerChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BreakerChanged) ProtoMessage() {}
+
+func (x *BreakerChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BreakerChanged.ProtoReflect.Descriptor instead.
+func (*BreakerChanged) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *BreakerChanged) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *BreakerChanged) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *BreakerChanged) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *BreakerChanged) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// A reload changed only call policies (timeouts, queue, retries, breaker), applied to the
+// running version without new workers.
+type PoliciesUpdated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PoliciesUpdated) Reset() {
+	*x = PoliciesUpdated{}
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoliciesUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoliciesUpdated) ProtoMessage() {}
+
+func (x *PoliciesUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoliciesUpdated.ProtoReflect.Descriptor instead.
+func (*PoliciesUpdated) Descriptor() ([]byte, []int) {
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PoliciesUpdated) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 type WorkerStarted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Instance      uint32                 `protobuf:"varint,1,opt,name=instance,proto3" json:"instance,omitempty"`
@@ -1194,7 +1379,7 @@ type WorkerStarted struct {
 
 func (x *WorkerStarted) Reset() {
 	*x = WorkerStarted{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[14]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1391,7 @@ func (x *WorkerStarted) String() string {
 func (*WorkerStarted) ProtoMessage() {}
 
 func (x *WorkerStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[14]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1404,7 @@ func (x *WorkerStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerStarted.ProtoReflect.Descriptor instead.
 func (*WorkerStarted) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{14}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WorkerStarted) GetInstance() uint32 {
@@ -1253,7 +1438,7 @@ type WorkerExited struct {
 
 func (x *WorkerExited) Reset() {
 	*x = WorkerExited{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[15]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1450,7 @@ func (x *WorkerExited) String() string {
 func (*WorkerExited) ProtoMessage() {}
 
 func (x *WorkerExited) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[15]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1463,7 @@ func (x *WorkerExited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerExited.ProtoReflect.Descriptor instead.
 func (*WorkerExited) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{15}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WorkerExited) GetInstance() uint32 {
@@ -1306,7 +1491,7 @@ type HealthChanged struct {
 
 func (x *HealthChanged) Reset() {
 	*x = HealthChanged{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[16]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1503,7 @@ func (x *HealthChanged) String() string {
 func (*HealthChanged) ProtoMessage() {}
 
 func (x *HealthChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[16]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1516,7 @@ func (x *HealthChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthChanged.ProtoReflect.Descriptor instead.
 func (*HealthChanged) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{16}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HealthChanged) GetInstance() uint32 {
@@ -1365,7 +1550,7 @@ type FallbackUsed struct {
 
 func (x *FallbackUsed) Reset() {
 	*x = FallbackUsed{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[17]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1562,7 @@ func (x *FallbackUsed) String() string {
 func (*FallbackUsed) ProtoMessage() {}
 
 func (x *FallbackUsed) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[17]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1575,7 @@ func (x *FallbackUsed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FallbackUsed.ProtoReflect.Descriptor instead.
 func (*FallbackUsed) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{17}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FallbackUsed) GetMethod() string {
@@ -1417,7 +1602,7 @@ type ReloadDone struct {
 
 func (x *ReloadDone) Reset() {
 	*x = ReloadDone{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[18]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1614,7 @@ func (x *ReloadDone) String() string {
 func (*ReloadDone) ProtoMessage() {}
 
 func (x *ReloadDone) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[18]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1627,7 @@ func (x *ReloadDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadDone.ProtoReflect.Descriptor instead.
 func (*ReloadDone) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{18}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReloadDone) GetOldVersion() string {
@@ -1470,7 +1655,7 @@ type ModuleLoaded struct {
 
 func (x *ModuleLoaded) Reset() {
 	*x = ModuleLoaded{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1667,7 @@ func (x *ModuleLoaded) String() string {
 func (*ModuleLoaded) ProtoMessage() {}
 
 func (x *ModuleLoaded) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[19]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1680,7 @@ func (x *ModuleLoaded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModuleLoaded.ProtoReflect.Descriptor instead.
 func (*ModuleLoaded) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{19}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ModuleLoaded) GetVersion() string {
@@ -1516,7 +1701,7 @@ type ModuleUnloaded struct {
 
 func (x *ModuleUnloaded) Reset() {
 	*x = ModuleUnloaded{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1713,7 @@ func (x *ModuleUnloaded) String() string {
 func (*ModuleUnloaded) ProtoMessage() {}
 
 func (x *ModuleUnloaded) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[20]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1726,7 @@ func (x *ModuleUnloaded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModuleUnloaded.ProtoReflect.Descriptor instead.
 func (*ModuleUnloaded) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{20}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ModuleUnloaded) GetVersion() string {
@@ -1567,7 +1752,7 @@ type DeployRequest struct {
 
 func (x *DeployRequest) Reset() {
 	*x = DeployRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1764,7 @@ func (x *DeployRequest) String() string {
 func (*DeployRequest) ProtoMessage() {}
 
 func (x *DeployRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[21]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1777,7 @@ func (x *DeployRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployRequest.ProtoReflect.Descriptor instead.
 func (*DeployRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{21}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeployRequest) GetModule() string {
@@ -1643,7 +1828,7 @@ type DeployResponse struct {
 
 func (x *DeployResponse) Reset() {
 	*x = DeployResponse{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +1840,7 @@ func (x *DeployResponse) String() string {
 func (*DeployResponse) ProtoMessage() {}
 
 func (x *DeployResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[22]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +1853,7 @@ func (x *DeployResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployResponse.ProtoReflect.Descriptor instead.
 func (*DeployResponse) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{22}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DeployResponse) GetModule() string {
@@ -1714,7 +1899,7 @@ type Strategy struct {
 
 func (x *Strategy) Reset() {
 	*x = Strategy{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1911,7 @@ func (x *Strategy) String() string {
 func (*Strategy) ProtoMessage() {}
 
 func (x *Strategy) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[23]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1924,7 @@ func (x *Strategy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Strategy.ProtoReflect.Descriptor instead.
 func (*Strategy) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{23}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Strategy) GetKind() isStrategy_Kind {
@@ -1859,7 +2044,7 @@ type Immediate struct {
 
 func (x *Immediate) Reset() {
 	*x = Immediate{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1871,7 +2056,7 @@ func (x *Immediate) String() string {
 func (*Immediate) ProtoMessage() {}
 
 func (x *Immediate) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[24]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1884,7 +2069,7 @@ func (x *Immediate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Immediate.ProtoReflect.Descriptor instead.
 func (*Immediate) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{24}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{26}
 }
 
 // All traffic at once; the old version stands by for an instant rollback during the
@@ -1899,7 +2084,7 @@ type BlueGreen struct {
 
 func (x *BlueGreen) Reset() {
 	*x = BlueGreen{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2096,7 @@ func (x *BlueGreen) String() string {
 func (*BlueGreen) ProtoMessage() {}
 
 func (x *BlueGreen) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[25]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2109,7 @@ func (x *BlueGreen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlueGreen.ProtoReflect.Descriptor instead.
 func (*BlueGreen) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{25}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BlueGreen) GetGraceMs() uint64 {
@@ -1956,7 +2141,7 @@ type Rolling struct {
 
 func (x *Rolling) Reset() {
 	*x = Rolling{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2153,7 @@ func (x *Rolling) String() string {
 func (*Rolling) ProtoMessage() {}
 
 func (x *Rolling) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[26]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2166,7 @@ func (x *Rolling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rolling.ProtoReflect.Descriptor instead.
 func (*Rolling) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{26}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Rolling) GetReplicas() uint32 {
@@ -2026,7 +2211,7 @@ type Canary struct {
 
 func (x *Canary) Reset() {
 	*x = Canary{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2223,7 @@ func (x *Canary) String() string {
 func (*Canary) ProtoMessage() {}
 
 func (x *Canary) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[27]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2236,7 @@ func (x *Canary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Canary.ProtoReflect.Descriptor instead.
 func (*Canary) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{27}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Canary) GetPercents() []uint32 {
@@ -2094,7 +2279,7 @@ type AbTest struct {
 
 func (x *AbTest) Reset() {
 	*x = AbTest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2106,7 +2291,7 @@ func (x *AbTest) String() string {
 func (*AbTest) ProtoMessage() {}
 
 func (x *AbTest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[28]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2119,7 +2304,7 @@ func (x *AbTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbTest.ProtoReflect.Descriptor instead.
 func (*AbTest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{28}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AbTest) GetPercentB() uint32 {
@@ -2148,7 +2333,7 @@ type Shadow struct {
 
 func (x *Shadow) Reset() {
 	*x = Shadow{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2345,7 @@ func (x *Shadow) String() string {
 func (*Shadow) ProtoMessage() {}
 
 func (x *Shadow) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[29]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2358,7 @@ func (x *Shadow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shadow.ProtoReflect.Descriptor instead.
 func (*Shadow) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{29}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Shadow) GetDurationMs() uint64 {
@@ -2208,7 +2393,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2405,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[30]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2418,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{30}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RollbackRequest) GetModule() string {
@@ -2262,7 +2447,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2459,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[31]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2472,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{31}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RollbackResponse) GetModule() string {
@@ -2320,7 +2505,7 @@ type DeploymentRequest struct {
 
 func (x *DeploymentRequest) Reset() {
 	*x = DeploymentRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2332,7 +2517,7 @@ func (x *DeploymentRequest) String() string {
 func (*DeploymentRequest) ProtoMessage() {}
 
 func (x *DeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[32]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2345,7 +2530,7 @@ func (x *DeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentRequest.ProtoReflect.Descriptor instead.
 func (*DeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{32}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeploymentRequest) GetModule() string {
@@ -2365,7 +2550,7 @@ type AbortDeploymentRequest struct {
 
 func (x *AbortDeploymentRequest) Reset() {
 	*x = AbortDeploymentRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2377,7 +2562,7 @@ func (x *AbortDeploymentRequest) String() string {
 func (*AbortDeploymentRequest) ProtoMessage() {}
 
 func (x *AbortDeploymentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[33]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2390,7 +2575,7 @@ func (x *AbortDeploymentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortDeploymentRequest.ProtoReflect.Descriptor instead.
 func (*AbortDeploymentRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{33}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AbortDeploymentRequest) GetModule() string {
@@ -2417,7 +2602,7 @@ type SetSplitRequest struct {
 
 func (x *SetSplitRequest) Reset() {
 	*x = SetSplitRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2614,7 @@ func (x *SetSplitRequest) String() string {
 func (*SetSplitRequest) ProtoMessage() {}
 
 func (x *SetSplitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[34]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2627,7 @@ func (x *SetSplitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSplitRequest.ProtoReflect.Descriptor instead.
 func (*SetSplitRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{34}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetSplitRequest) GetModule() string {
@@ -2467,7 +2652,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2664,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[35]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2677,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{35}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{37}
 }
 
 type ListDeploymentsResponse struct {
@@ -2504,7 +2689,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2701,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[36]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2714,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{36}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*DeploymentStatus {
@@ -2554,7 +2739,7 @@ type DeploymentStatus struct {
 
 func (x *DeploymentStatus) Reset() {
 	*x = DeploymentStatus{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2751,7 @@ func (x *DeploymentStatus) String() string {
 func (*DeploymentStatus) ProtoMessage() {}
 
 func (x *DeploymentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[37]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2764,7 @@ func (x *DeploymentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentStatus.ProtoReflect.Descriptor instead.
 func (*DeploymentStatus) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{37}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeploymentStatus) GetModule() string {
@@ -2643,7 +2828,7 @@ type Rollout struct {
 
 func (x *Rollout) Reset() {
 	*x = Rollout{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2840,7 @@ func (x *Rollout) String() string {
 func (*Rollout) ProtoMessage() {}
 
 func (x *Rollout) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[38]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2853,7 @@ func (x *Rollout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
 func (*Rollout) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{38}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Rollout) GetVersion() string {
@@ -2795,7 +2980,7 @@ type TrafficShare struct {
 
 func (x *TrafficShare) Reset() {
 	*x = TrafficShare{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2807,7 +2992,7 @@ func (x *TrafficShare) String() string {
 func (*TrafficShare) ProtoMessage() {}
 
 func (x *TrafficShare) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[39]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2820,7 +3005,7 @@ func (x *TrafficShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrafficShare.ProtoReflect.Descriptor instead.
 func (*TrafficShare) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{39}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TrafficShare) GetVersion() string {
@@ -2862,7 +3047,7 @@ type HealthSummary struct {
 
 func (x *HealthSummary) Reset() {
 	*x = HealthSummary{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2874,7 +3059,7 @@ func (x *HealthSummary) String() string {
 func (*HealthSummary) ProtoMessage() {}
 
 func (x *HealthSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[40]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2887,7 +3072,7 @@ func (x *HealthSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthSummary.ProtoReflect.Descriptor instead.
 func (*HealthSummary) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{40}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HealthSummary) GetCalls() uint64 {
@@ -2963,7 +3148,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2975,7 +3160,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[41]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2988,7 +3173,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{41}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *HistoryResponse) GetModule() string {
@@ -3034,7 +3219,7 @@ type VersionInfo struct {
 
 func (x *VersionInfo) Reset() {
 	*x = VersionInfo{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3231,7 @@ func (x *VersionInfo) String() string {
 func (*VersionInfo) ProtoMessage() {}
 
 func (x *VersionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[42]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3244,7 @@ func (x *VersionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionInfo.ProtoReflect.Descriptor instead.
 func (*VersionInfo) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{42}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *VersionInfo) GetVersion() string {
@@ -3177,7 +3362,7 @@ type WatchDeploymentsRequest struct {
 
 func (x *WatchDeploymentsRequest) Reset() {
 	*x = WatchDeploymentsRequest{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[43]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3189,7 +3374,7 @@ func (x *WatchDeploymentsRequest) String() string {
 func (*WatchDeploymentsRequest) ProtoMessage() {}
 
 func (x *WatchDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[43]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3202,7 +3387,7 @@ func (x *WatchDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*WatchDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{43}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WatchDeploymentsRequest) GetModules() []string {
@@ -3244,7 +3429,7 @@ type DeploymentEvent struct {
 
 func (x *DeploymentEvent) Reset() {
 	*x = DeploymentEvent{}
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[44]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3256,7 +3441,7 @@ func (x *DeploymentEvent) String() string {
 func (*DeploymentEvent) ProtoMessage() {}
 
 func (x *DeploymentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_polyglot_v1_runtime_proto_msgTypes[44]
+	mi := &file_polyglot_v1_runtime_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3269,7 +3454,7 @@ func (x *DeploymentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeploymentEvent.ProtoReflect.Descriptor instead.
 func (*DeploymentEvent) Descriptor() ([]byte, []int) {
-	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{44}
+	return file_polyglot_v1_runtime_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DeploymentEvent) GetTimestampMs() uint64 {
@@ -3367,7 +3552,7 @@ var File_polyglot_v1_runtime_proto protoreflect.FileDescriptor
 
 const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\n" +
-	"\x19polyglot/v1/runtime.proto\x12\vpolyglot.v1\"\xd3\x01\n" +
+	"\x19polyglot/v1/runtime.proto\x12\vpolyglot.v1\"\x8c\x02\n" +
 	"\vCallRequest\x12\x16\n" +
 	"\x06module\x18\x01 \x01(\tR\x06module\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x16\n" +
@@ -3376,8 +3561,10 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\n" +
 	"timeout_ms\x18\x05 \x01(\x04H\x00R\ttimeoutMs\x88\x01\x01\x12\x1f\n" +
 	"\vrouting_key\x18\x06 \x01(\tR\n" +
-	"routingKeyB\r\n" +
-	"\v_timeout_ms\"\xeb\x01\n" +
+	"routingKey\x12&\n" +
+	"\fmax_attempts\x18\a \x01(\rH\x01R\vmaxAttempts\x88\x01\x01B\r\n" +
+	"\v_timeout_msB\x0f\n" +
+	"\r_max_attempts\"\xeb\x01\n" +
 	"\fCallResponse\x12\x16\n" +
 	"\x06result\x18\x01 \x01(\fR\x06result\x12(\n" +
 	"\x05codec\x18\x02 \x01(\x0e2\x12.polyglot.v1.CodecR\x05codec\x12\x1b\n" +
@@ -3406,7 +3593,7 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\x13ListModulesResponse\x121\n" +
 	"\amodules\x18\x01 \x03(\v2\x17.polyglot.v1.ModuleInfoR\amodules\"*\n" +
 	"\x10GetModuleRequest\x12\x16\n" +
-	"\x06module\x18\x01 \x01(\tR\x06module\"\x92\x03\n" +
+	"\x06module\x18\x01 \x01(\tR\x06module\"\xef\x03\n" +
 	"\n" +
 	"ModuleInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
@@ -3424,7 +3611,10 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\brestarts\x18\v \x01(\x04R\brestarts\x12\x1b\n" +
 	"\tin_flight\x18\f \x01(\x04R\binFlight\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\r \x01(\tR\tlastError\"\xa4\x01\n" +
+	"last_error\x18\r \x01(\tR\tlastError\x12\x1a\n" +
+	"\brequired\x18\x0e \x01(\bR\brequired\x12\x18\n" +
+	"\abreaker\x18\x0f \x01(\tR\abreaker\x12%\n" +
+	"\x0ebreaker_reason\x18\x10 \x01(\tR\rbreakerReason\"\xa4\x01\n" +
 	"\fInstanceInfo\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x10\n" +
@@ -3442,7 +3632,7 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\vnew_version\x18\x03 \x01(\tR\n" +
 	"newVersion\".\n" +
 	"\x12WatchEventsRequest\x12\x18\n" +
-	"\amodules\x18\x01 \x03(\tR\amodules\"\x9e\x04\n" +
+	"\amodules\x18\x01 \x03(\tR\amodules\"\xb1\x05\n" +
 	"\x05Event\x12!\n" +
 	"\ftimestamp_ms\x18\x01 \x01(\x04R\vtimestampMs\x12\x16\n" +
 	"\x06module\x18\x02 \x01(\tR\x06module\x12C\n" +
@@ -3453,8 +3643,18 @@ const file_polyglot_v1_runtime_proto_rawDesc = "" +
 	"\vreload_done\x18\a \x01(\v2\x17.polyglot.v1.ReloadDoneH\x00R\n" +
 	"reloadDone\x12@\n" +
 	"\rmodule_loaded\x18\b \x01(\v2\x19.polyglot.v1.ModuleLoadedH\x00R\fmoduleLoaded\x12F\n" +
-	"\x0fmodule_unloaded\x18\t \x01(\v2\x1b.polyglot.v1.ModuleUnloadedH\x00R\x0emoduleUnloadedB\x06\n" +
-	"\x04kind\"W\n" +
+	"\x0fmodule_unloaded\x18\t \x01(\v2\x1b.polyglot.v1.ModuleUnloadedH\x00R\x0emoduleUnloaded\x12F\n" +
+	"\x0fbreaker_changed\x18\n" +
+	" \x01(\v2\x1b.polyglot.v1.BreakerChangedH\x00R\x0ebreakerChanged\x12I\n" +
+	"\x10policies_updated\x18\v \x01(\v2\x1c.polyglot.v1.PoliciesUpdatedH\x00R\x0fpoliciesUpdatedB\x06\n" +
+	"\x04kind\"f\n" +
+	"\x0eBreakerChanged\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"+\n" +
+	"\x0fPoliciesUpdated\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\"W\n" +
 	"\rWorkerStarted\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\rR\binstance\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\rR\x03pid\x12\x18\n" +
@@ -3661,7 +3861,7 @@ func file_polyglot_v1_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_polyglot_v1_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_polyglot_v1_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_polyglot_v1_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_polyglot_v1_runtime_proto_goTypes = []any{
 	(Codec)(0),                      // 0: polyglot.v1.Codec
 	(*CallRequest)(nil),             // 1: polyglot.v1.CallRequest
@@ -3678,37 +3878,39 @@ var file_polyglot_v1_runtime_proto_goTypes = []any{
 	(*ReloadModuleResponse)(nil),    // 12: polyglot.v1.ReloadModuleResponse
 	(*WatchEventsRequest)(nil),      // 13: polyglot.v1.WatchEventsRequest
 	(*Event)(nil),                   // 14: polyglot.v1.Event
-	(*WorkerStarted)(nil),           // 15: polyglot.v1.WorkerStarted
-	(*WorkerExited)(nil),            // 16: polyglot.v1.WorkerExited
-	(*HealthChanged)(nil),           // 17: polyglot.v1.HealthChanged
-	(*FallbackUsed)(nil),            // 18: polyglot.v1.FallbackUsed
-	(*ReloadDone)(nil),              // 19: polyglot.v1.ReloadDone
-	(*ModuleLoaded)(nil),            // 20: polyglot.v1.ModuleLoaded
-	(*ModuleUnloaded)(nil),          // 21: polyglot.v1.ModuleUnloaded
-	(*DeployRequest)(nil),           // 22: polyglot.v1.DeployRequest
-	(*DeployResponse)(nil),          // 23: polyglot.v1.DeployResponse
-	(*Strategy)(nil),                // 24: polyglot.v1.Strategy
-	(*Immediate)(nil),               // 25: polyglot.v1.Immediate
-	(*BlueGreen)(nil),               // 26: polyglot.v1.BlueGreen
-	(*Rolling)(nil),                 // 27: polyglot.v1.Rolling
-	(*Canary)(nil),                  // 28: polyglot.v1.Canary
-	(*AbTest)(nil),                  // 29: polyglot.v1.AbTest
-	(*Shadow)(nil),                  // 30: polyglot.v1.Shadow
-	(*RollbackRequest)(nil),         // 31: polyglot.v1.RollbackRequest
-	(*RollbackResponse)(nil),        // 32: polyglot.v1.RollbackResponse
-	(*DeploymentRequest)(nil),       // 33: polyglot.v1.DeploymentRequest
-	(*AbortDeploymentRequest)(nil),  // 34: polyglot.v1.AbortDeploymentRequest
-	(*SetSplitRequest)(nil),         // 35: polyglot.v1.SetSplitRequest
-	(*ListDeploymentsRequest)(nil),  // 36: polyglot.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil), // 37: polyglot.v1.ListDeploymentsResponse
-	(*DeploymentStatus)(nil),        // 38: polyglot.v1.DeploymentStatus
-	(*Rollout)(nil),                 // 39: polyglot.v1.Rollout
-	(*TrafficShare)(nil),            // 40: polyglot.v1.TrafficShare
-	(*HealthSummary)(nil),           // 41: polyglot.v1.HealthSummary
-	(*HistoryResponse)(nil),         // 42: polyglot.v1.HistoryResponse
-	(*VersionInfo)(nil),             // 43: polyglot.v1.VersionInfo
-	(*WatchDeploymentsRequest)(nil), // 44: polyglot.v1.WatchDeploymentsRequest
-	(*DeploymentEvent)(nil),         // 45: polyglot.v1.DeploymentEvent
+	(*BreakerChanged)(nil),          // 15: polyglot.v1.BreakerChanged
+	(*PoliciesUpdated)(nil),         // 16: polyglot.v1.PoliciesUpdated
+	(*WorkerStarted)(nil),           // 17: polyglot.v1.WorkerStarted
+	(*WorkerExited)(nil),            // 18: polyglot.v1.WorkerExited
+	(*HealthChanged)(nil),           // 19: polyglot.v1.HealthChanged
+	(*FallbackUsed)(nil),            // 20: polyglot.v1.FallbackUsed
+	(*ReloadDone)(nil),              // 21: polyglot.v1.ReloadDone
+	(*ModuleLoaded)(nil),            // 22: polyglot.v1.ModuleLoaded
+	(*ModuleUnloaded)(nil),          // 23: polyglot.v1.ModuleUnloaded
+	(*DeployRequest)(nil),           // 24: polyglot.v1.DeployRequest
+	(*DeployResponse)(nil),          // 25: polyglot.v1.DeployResponse
+	(*Strategy)(nil),                // 26: polyglot.v1.Strategy
+	(*Immediate)(nil),               // 27: polyglot.v1.Immediate
+	(*BlueGreen)(nil),               // 28: polyglot.v1.BlueGreen
+	(*Rolling)(nil),                 // 29: polyglot.v1.Rolling
+	(*Canary)(nil),                  // 30: polyglot.v1.Canary
+	(*AbTest)(nil),                  // 31: polyglot.v1.AbTest
+	(*Shadow)(nil),                  // 32: polyglot.v1.Shadow
+	(*RollbackRequest)(nil),         // 33: polyglot.v1.RollbackRequest
+	(*RollbackResponse)(nil),        // 34: polyglot.v1.RollbackResponse
+	(*DeploymentRequest)(nil),       // 35: polyglot.v1.DeploymentRequest
+	(*AbortDeploymentRequest)(nil),  // 36: polyglot.v1.AbortDeploymentRequest
+	(*SetSplitRequest)(nil),         // 37: polyglot.v1.SetSplitRequest
+	(*ListDeploymentsRequest)(nil),  // 38: polyglot.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil), // 39: polyglot.v1.ListDeploymentsResponse
+	(*DeploymentStatus)(nil),        // 40: polyglot.v1.DeploymentStatus
+	(*Rollout)(nil),                 // 41: polyglot.v1.Rollout
+	(*TrafficShare)(nil),            // 42: polyglot.v1.TrafficShare
+	(*HealthSummary)(nil),           // 43: polyglot.v1.HealthSummary
+	(*HistoryResponse)(nil),         // 44: polyglot.v1.HistoryResponse
+	(*VersionInfo)(nil),             // 45: polyglot.v1.VersionInfo
+	(*WatchDeploymentsRequest)(nil), // 46: polyglot.v1.WatchDeploymentsRequest
+	(*DeploymentEvent)(nil),         // 47: polyglot.v1.DeploymentEvent
 }
 var file_polyglot_v1_runtime_proto_depIdxs = []int32{
 	0,  // 0: polyglot.v1.CallRequest.codec:type_name -> polyglot.v1.Codec
@@ -3717,67 +3919,69 @@ var file_polyglot_v1_runtime_proto_depIdxs = []int32{
 	5,  // 3: polyglot.v1.ErrorDetail.causes:type_name -> polyglot.v1.Cause
 	9,  // 4: polyglot.v1.ListModulesResponse.modules:type_name -> polyglot.v1.ModuleInfo
 	10, // 5: polyglot.v1.ModuleInfo.instances:type_name -> polyglot.v1.InstanceInfo
-	15, // 6: polyglot.v1.Event.worker_started:type_name -> polyglot.v1.WorkerStarted
-	16, // 7: polyglot.v1.Event.worker_exited:type_name -> polyglot.v1.WorkerExited
-	17, // 8: polyglot.v1.Event.health_changed:type_name -> polyglot.v1.HealthChanged
-	18, // 9: polyglot.v1.Event.fallback_used:type_name -> polyglot.v1.FallbackUsed
-	19, // 10: polyglot.v1.Event.reload_done:type_name -> polyglot.v1.ReloadDone
-	20, // 11: polyglot.v1.Event.module_loaded:type_name -> polyglot.v1.ModuleLoaded
-	21, // 12: polyglot.v1.Event.module_unloaded:type_name -> polyglot.v1.ModuleUnloaded
-	24, // 13: polyglot.v1.DeployRequest.strategy:type_name -> polyglot.v1.Strategy
-	38, // 14: polyglot.v1.DeployResponse.status:type_name -> polyglot.v1.DeploymentStatus
-	25, // 15: polyglot.v1.Strategy.immediate:type_name -> polyglot.v1.Immediate
-	26, // 16: polyglot.v1.Strategy.blue_green:type_name -> polyglot.v1.BlueGreen
-	27, // 17: polyglot.v1.Strategy.rolling:type_name -> polyglot.v1.Rolling
-	28, // 18: polyglot.v1.Strategy.canary:type_name -> polyglot.v1.Canary
-	29, // 19: polyglot.v1.Strategy.ab_test:type_name -> polyglot.v1.AbTest
-	30, // 20: polyglot.v1.Strategy.shadow:type_name -> polyglot.v1.Shadow
-	38, // 21: polyglot.v1.RollbackResponse.status:type_name -> polyglot.v1.DeploymentStatus
-	38, // 22: polyglot.v1.ListDeploymentsResponse.deployments:type_name -> polyglot.v1.DeploymentStatus
-	39, // 23: polyglot.v1.DeploymentStatus.rollout:type_name -> polyglot.v1.Rollout
-	40, // 24: polyglot.v1.DeploymentStatus.traffic:type_name -> polyglot.v1.TrafficShare
-	41, // 25: polyglot.v1.Rollout.health:type_name -> polyglot.v1.HealthSummary
-	43, // 26: polyglot.v1.HistoryResponse.versions:type_name -> polyglot.v1.VersionInfo
-	41, // 27: polyglot.v1.VersionInfo.summary:type_name -> polyglot.v1.HealthSummary
-	1,  // 28: polyglot.v1.Runtime.Call:input_type -> polyglot.v1.CallRequest
-	1,  // 29: polyglot.v1.Runtime.CallStream:input_type -> polyglot.v1.CallRequest
-	6,  // 30: polyglot.v1.Runtime.ListModules:input_type -> polyglot.v1.ListModulesRequest
-	8,  // 31: polyglot.v1.Runtime.GetModule:input_type -> polyglot.v1.GetModuleRequest
-	11, // 32: polyglot.v1.Runtime.ReloadModule:input_type -> polyglot.v1.ReloadModuleRequest
-	13, // 33: polyglot.v1.Runtime.WatchEvents:input_type -> polyglot.v1.WatchEventsRequest
-	22, // 34: polyglot.v1.Runtime.Deploy:input_type -> polyglot.v1.DeployRequest
-	31, // 35: polyglot.v1.Runtime.Rollback:input_type -> polyglot.v1.RollbackRequest
-	33, // 36: polyglot.v1.Runtime.AdvanceDeployment:input_type -> polyglot.v1.DeploymentRequest
-	33, // 37: polyglot.v1.Runtime.PauseDeployment:input_type -> polyglot.v1.DeploymentRequest
-	33, // 38: polyglot.v1.Runtime.ResumeDeployment:input_type -> polyglot.v1.DeploymentRequest
-	34, // 39: polyglot.v1.Runtime.AbortDeployment:input_type -> polyglot.v1.AbortDeploymentRequest
-	35, // 40: polyglot.v1.Runtime.SetSplit:input_type -> polyglot.v1.SetSplitRequest
-	33, // 41: polyglot.v1.Runtime.GetDeployment:input_type -> polyglot.v1.DeploymentRequest
-	36, // 42: polyglot.v1.Runtime.ListDeployments:input_type -> polyglot.v1.ListDeploymentsRequest
-	33, // 43: polyglot.v1.Runtime.GetHistory:input_type -> polyglot.v1.DeploymentRequest
-	44, // 44: polyglot.v1.Runtime.WatchDeployments:input_type -> polyglot.v1.WatchDeploymentsRequest
-	2,  // 45: polyglot.v1.Runtime.Call:output_type -> polyglot.v1.CallResponse
-	3,  // 46: polyglot.v1.Runtime.CallStream:output_type -> polyglot.v1.CallEvent
-	7,  // 47: polyglot.v1.Runtime.ListModules:output_type -> polyglot.v1.ListModulesResponse
-	9,  // 48: polyglot.v1.Runtime.GetModule:output_type -> polyglot.v1.ModuleInfo
-	12, // 49: polyglot.v1.Runtime.ReloadModule:output_type -> polyglot.v1.ReloadModuleResponse
-	14, // 50: polyglot.v1.Runtime.WatchEvents:output_type -> polyglot.v1.Event
-	23, // 51: polyglot.v1.Runtime.Deploy:output_type -> polyglot.v1.DeployResponse
-	32, // 52: polyglot.v1.Runtime.Rollback:output_type -> polyglot.v1.RollbackResponse
-	38, // 53: polyglot.v1.Runtime.AdvanceDeployment:output_type -> polyglot.v1.DeploymentStatus
-	38, // 54: polyglot.v1.Runtime.PauseDeployment:output_type -> polyglot.v1.DeploymentStatus
-	38, // 55: polyglot.v1.Runtime.ResumeDeployment:output_type -> polyglot.v1.DeploymentStatus
-	38, // 56: polyglot.v1.Runtime.AbortDeployment:output_type -> polyglot.v1.DeploymentStatus
-	38, // 57: polyglot.v1.Runtime.SetSplit:output_type -> polyglot.v1.DeploymentStatus
-	38, // 58: polyglot.v1.Runtime.GetDeployment:output_type -> polyglot.v1.DeploymentStatus
-	37, // 59: polyglot.v1.Runtime.ListDeployments:output_type -> polyglot.v1.ListDeploymentsResponse
-	42, // 60: polyglot.v1.Runtime.GetHistory:output_type -> polyglot.v1.HistoryResponse
-	45, // 61: polyglot.v1.Runtime.WatchDeployments:output_type -> polyglot.v1.DeploymentEvent
-	45, // [45:62] is the sub-list for method output_type
-	28, // [28:45] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	17, // 6: polyglot.v1.Event.worker_started:type_name -> polyglot.v1.WorkerStarted
+	18, // 7: polyglot.v1.Event.worker_exited:type_name -> polyglot.v1.WorkerExited
+	19, // 8: polyglot.v1.Event.health_changed:type_name -> polyglot.v1.HealthChanged
+	20, // 9: polyglot.v1.Event.fallback_used:type_name -> polyglot.v1.FallbackUsed
+	21, // 10: polyglot.v1.Event.reload_done:type_name -> polyglot.v1.ReloadDone
+	22, // 11: polyglot.v1.Event.module_loaded:type_name -> polyglot.v1.ModuleLoaded
+	23, // 12: polyglot.v1.Event.module_unloaded:type_name -> polyglot.v1.ModuleUnloaded
+	15, // 13: polyglot.v1.Event.breaker_changed:type_name -> polyglot.v1.BreakerChanged
+	16, // 14: polyglot.v1.Event.policies_updated:type_name -> polyglot.v1.PoliciesUpdated
+	26, // 15: polyglot.v1.DeployRequest.strategy:type_name -> polyglot.v1.Strategy
+	40, // 16: polyglot.v1.DeployResponse.status:type_name -> polyglot.v1.DeploymentStatus
+	27, // 17: polyglot.v1.Strategy.immediate:type_name -> polyglot.v1.Immediate
+	28, // 18: polyglot.v1.Strategy.blue_green:type_name -> polyglot.v1.BlueGreen
+	29, // 19: polyglot.v1.Strategy.rolling:type_name -> polyglot.v1.Rolling
+	30, // 20: polyglot.v1.Strategy.canary:type_name -> polyglot.v1.Canary
+	31, // 21: polyglot.v1.Strategy.ab_test:type_name -> polyglot.v1.AbTest
+	32, // 22: polyglot.v1.Strategy.shadow:type_name -> polyglot.v1.Shadow
+	40, // 23: polyglot.v1.RollbackResponse.status:type_name -> polyglot.v1.DeploymentStatus
+	40, // 24: polyglot.v1.ListDeploymentsResponse.deployments:type_name -> polyglot.v1.DeploymentStatus
+	41, // 25: polyglot.v1.DeploymentStatus.rollout:type_name -> polyglot.v1.Rollout
+	42, // 26: polyglot.v1.DeploymentStatus.traffic:type_name -> polyglot.v1.TrafficShare
+	43, // 27: polyglot.v1.Rollout.health:type_name -> polyglot.v1.HealthSummary
+	45, // 28: polyglot.v1.HistoryResponse.versions:type_name -> polyglot.v1.VersionInfo
+	43, // 29: polyglot.v1.VersionInfo.summary:type_name -> polyglot.v1.HealthSummary
+	1,  // 30: polyglot.v1.Runtime.Call:input_type -> polyglot.v1.CallRequest
+	1,  // 31: polyglot.v1.Runtime.CallStream:input_type -> polyglot.v1.CallRequest
+	6,  // 32: polyglot.v1.Runtime.ListModules:input_type -> polyglot.v1.ListModulesRequest
+	8,  // 33: polyglot.v1.Runtime.GetModule:input_type -> polyglot.v1.GetModuleRequest
+	11, // 34: polyglot.v1.Runtime.ReloadModule:input_type -> polyglot.v1.ReloadModuleRequest
+	13, // 35: polyglot.v1.Runtime.WatchEvents:input_type -> polyglot.v1.WatchEventsRequest
+	24, // 36: polyglot.v1.Runtime.Deploy:input_type -> polyglot.v1.DeployRequest
+	33, // 37: polyglot.v1.Runtime.Rollback:input_type -> polyglot.v1.RollbackRequest
+	35, // 38: polyglot.v1.Runtime.AdvanceDeployment:input_type -> polyglot.v1.DeploymentRequest
+	35, // 39: polyglot.v1.Runtime.PauseDeployment:input_type -> polyglot.v1.DeploymentRequest
+	35, // 40: polyglot.v1.Runtime.ResumeDeployment:input_type -> polyglot.v1.DeploymentRequest
+	36, // 41: polyglot.v1.Runtime.AbortDeployment:input_type -> polyglot.v1.AbortDeploymentRequest
+	37, // 42: polyglot.v1.Runtime.SetSplit:input_type -> polyglot.v1.SetSplitRequest
+	35, // 43: polyglot.v1.Runtime.GetDeployment:input_type -> polyglot.v1.DeploymentRequest
+	38, // 44: polyglot.v1.Runtime.ListDeployments:input_type -> polyglot.v1.ListDeploymentsRequest
+	35, // 45: polyglot.v1.Runtime.GetHistory:input_type -> polyglot.v1.DeploymentRequest
+	46, // 46: polyglot.v1.Runtime.WatchDeployments:input_type -> polyglot.v1.WatchDeploymentsRequest
+	2,  // 47: polyglot.v1.Runtime.Call:output_type -> polyglot.v1.CallResponse
+	3,  // 48: polyglot.v1.Runtime.CallStream:output_type -> polyglot.v1.CallEvent
+	7,  // 49: polyglot.v1.Runtime.ListModules:output_type -> polyglot.v1.ListModulesResponse
+	9,  // 50: polyglot.v1.Runtime.GetModule:output_type -> polyglot.v1.ModuleInfo
+	12, // 51: polyglot.v1.Runtime.ReloadModule:output_type -> polyglot.v1.ReloadModuleResponse
+	14, // 52: polyglot.v1.Runtime.WatchEvents:output_type -> polyglot.v1.Event
+	25, // 53: polyglot.v1.Runtime.Deploy:output_type -> polyglot.v1.DeployResponse
+	34, // 54: polyglot.v1.Runtime.Rollback:output_type -> polyglot.v1.RollbackResponse
+	40, // 55: polyglot.v1.Runtime.AdvanceDeployment:output_type -> polyglot.v1.DeploymentStatus
+	40, // 56: polyglot.v1.Runtime.PauseDeployment:output_type -> polyglot.v1.DeploymentStatus
+	40, // 57: polyglot.v1.Runtime.ResumeDeployment:output_type -> polyglot.v1.DeploymentStatus
+	40, // 58: polyglot.v1.Runtime.AbortDeployment:output_type -> polyglot.v1.DeploymentStatus
+	40, // 59: polyglot.v1.Runtime.SetSplit:output_type -> polyglot.v1.DeploymentStatus
+	40, // 60: polyglot.v1.Runtime.GetDeployment:output_type -> polyglot.v1.DeploymentStatus
+	39, // 61: polyglot.v1.Runtime.ListDeployments:output_type -> polyglot.v1.ListDeploymentsResponse
+	44, // 62: polyglot.v1.Runtime.GetHistory:output_type -> polyglot.v1.HistoryResponse
+	47, // 63: polyglot.v1.Runtime.WatchDeployments:output_type -> polyglot.v1.DeploymentEvent
+	47, // [47:64] is the sub-list for method output_type
+	30, // [30:47] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_polyglot_v1_runtime_proto_init() }
@@ -3798,8 +4002,10 @@ func file_polyglot_v1_runtime_proto_init() {
 		(*Event_ReloadDone)(nil),
 		(*Event_ModuleLoaded)(nil),
 		(*Event_ModuleUnloaded)(nil),
+		(*Event_BreakerChanged)(nil),
+		(*Event_PoliciesUpdated)(nil),
 	}
-	file_polyglot_v1_runtime_proto_msgTypes[23].OneofWrappers = []any{
+	file_polyglot_v1_runtime_proto_msgTypes[25].OneofWrappers = []any{
 		(*Strategy_Immediate)(nil),
 		(*Strategy_BlueGreen)(nil),
 		(*Strategy_Rolling)(nil),
@@ -3813,7 +4019,7 @@ func file_polyglot_v1_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_polyglot_v1_runtime_proto_rawDesc), len(file_polyglot_v1_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   45,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

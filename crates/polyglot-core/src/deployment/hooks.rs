@@ -105,6 +105,14 @@ impl Versions {
             .collect()
     }
 
+    /// The versions with a running module, by version id.
+    pub(crate) fn live_by_id(&self) -> Vec<(String, Arc<Module>)> {
+        self.entries()
+            .iter()
+            .filter_map(|(v, e)| e.live.clone().map(|m| (v.clone(), m)))
+            .collect()
+    }
+
     /// Each version's folder, by version id, for the state file.
     pub(crate) fn sources(&self) -> std::collections::BTreeMap<String, Source> {
         self.entries()

@@ -105,6 +105,7 @@ pub fn json_call(module: &str, method: &str, params: serde_json::Value) -> pb::C
         codec: pb::Codec::Json as i32,
         timeout_ms: None,
         routing_key: String::new(),
+        max_attempts: None,
     }
 }
 
