@@ -10,6 +10,7 @@ use polyglot_protocol::Value;
 use polyglot_worker::{Context, Handler};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::build;
 use crate::connection::{ConnError, Connection};
@@ -255,7 +256,15 @@ impl Module {
             }),
             events: sp.events.clone(),
         };
-        tokio::spawn(supervisor::supervise(cx, stop.subscribe()))
+        // Every log line of the slot (its supervisor, and the worker's forwarded output)
+        // names the module, the version and the instance.
+        let span = tracing::info_span!(
+            "worker",
+            module = %self.label,
+            version = %self.manifest.version,
+            instance = cx.instance.index
+        );
+        tokio::spawn(supervisor::supervise(cx, stop.subscribe()).instrument(span))
     }
 
     /// Runs `replicas` of its worker slots: starts those missing, and retires those

@@ -168,7 +168,8 @@ where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {
     let module = label.to_owned();
-    tokio::spawn(async move {
+    // In the caller's span: the worker's module, version and instance.
+    tokio::spawn(tracing::Instrument::in_current_span(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             tracing::info!(target: "polyglot::worker", module = %module, instance, pid, stream = name, "{line}");
@@ -176,7 +177,7 @@ where
                 t.push(line);
             }
         }
-    })
+    }))
 }
 
 /// Arms a parent-death signal in the child, so that a worker dies with the host even when

@@ -217,3 +217,40 @@ fn unsafe_kill(pid: u32, sig: i32) {
         libc::kill(pid as i32, sig);
     }
 }
+
+/// With `--log-format json` every line is a JSON object, and a worker's lines carry its
+/// module, version and instance (the `worker` span).
+#[test]
+fn json_logs_name_the_module_version_and_instance() {
+    let mods = fixture();
+    let out = host(&mods)
+        .args(["--log-format", "json", "call", "calc", "add", "[1, 2]"])
+        .env("POLYGLOT_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let ready: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "worker ready")
+        .collect();
+    assert_eq!(ready.len(), 2, "one per instance: {stderr}");
+    let mut instances: Vec<u64> = ready
+        .iter()
+        .map(|l| {
+            let span = &l["span"];
+            assert_eq!(span["name"], "worker", "{l}");
+            assert_eq!(
+                (&span["module"], &span["version"]),
+                (&json!("calc"), &json!("1.0.0"))
+            );
+            span["instance"].as_u64().unwrap()
+        })
+        .collect();
+    instances.sort_unstable();
+    assert_eq!(instances, [0, 1]);
+}
