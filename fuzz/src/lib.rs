@@ -5,12 +5,18 @@
 //! that merely returns an error is fine, as long as the error names the problem.
 
 /// `crates/polyglot-core/src/manifest.rs`, the very file polyglot-core builds, compiled
-/// here on its own: `Manifest::parse` needs nothing else of polyglot-core, whose gRPC stack
+/// here on its own: `Manifest::parse` needs nothing else of polyglot-core (but the policy
+/// types of `policy.rs`, compiled here too), whose gRPC stack
 /// (tonic, hyper, prost, the Rust worker SDK) would triple the build of these targets and
 /// never run in them. The types are this copy's, the code and its behaviour the crate's.
 #[path = "../../crates/polyglot-core/src/manifest.rs"]
 #[allow(dead_code, rustdoc::broken_intra_doc_links)]
 pub mod manifest;
+
+/// `crates/polyglot-core/src/policy.rs`: the call policies `manifest.rs` reads.
+#[path = "../../crates/polyglot-core/src/policy.rs"]
+#[allow(dead_code, rustdoc::broken_intra_doc_links)]
+pub mod policy;
 
 use memchr::memchr;
 use polyglot_protocol::{

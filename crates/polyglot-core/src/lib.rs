@@ -67,6 +67,7 @@ mod events;
 mod grpc;
 mod manifest;
 mod module;
+mod policy;
 #[allow(unsafe_code)] // pre_exec and kill, each with a SAFETY comment
 mod process;
 mod resilience;
@@ -88,6 +89,7 @@ pub use manifest::{
     BuildSpec, Fallback, HealthCheck, Manifest, ManifestError, Program, ResourceLimits,
     RestartPolicy, SmokeCall, SmokeExpect, TransportKind, MANIFEST_FILE,
 };
+pub use policy::{BreakerPolicy, Idempotent, RetryPolicy};
 /// The deployment manager the runtime's deployments are built on: every strategy, status,
 /// history and event type. The ones a caller of the runtime needs most are re-exported
 /// below.
@@ -98,7 +100,7 @@ pub use polyglot_hotswap::{
 };
 pub use polyglot_protocol::{code, Codec, Value};
 pub use process::{CPU_LIMIT_GRACE_SECS, STDERR_TAIL_LINES, WORKER_ENV};
-pub use resilience::{BreakerPolicy, BreakerState, Idempotent, RetryPolicy};
+pub use resilience::BreakerState;
 pub use runtime::{
     default_modules_dir, CallOptions, LoadReport, ReloadReport, Reply, Runtime, RuntimeConfig,
     UnloadReport, DEFAULT_DRAIN_TIMEOUT,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use polyglot_protocol::{Codec, DEFAULT_MAX_FRAME};
 use serde::Deserialize;
 
-pub use crate::resilience::{BreakerPolicy, Idempotent, RetryPolicy};
+pub use crate::policy::{BreakerPolicy, Idempotent, RetryPolicy};
 
 /// The manifest's file name inside a module folder.
 pub const MANIFEST_FILE: &str = "module.json";
