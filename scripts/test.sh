@@ -8,9 +8,12 @@
 # and a short fixed-seed run of each cargo-fuzz target (nightly toolchain). Python: the
 # worker SDK's pytest suite in the project venv (.venv), which the Rust end-to-end tests
 # also use for Python workers, and the pyo3 package `polyglot` built by maturin with its
-# own suite. Kubernetes: the manifests of deploy/kubernetes against the API's schemas
-# (kubernetes-validate, in the venv). Go: vet and tests. C++: a warning-free CMake build
-# (Debian's packages, installed when missing) and its GoogleTest suite.
+# own suite. TypeScript (Node.js and npm): the worker SDK's build (tsc) and node:test
+# suite, and a tsc type check of the bundled .ts files (npm ci where a package.json is),
+# before the Rust tests, which run TypeScript workers through that SDK. Kubernetes: the
+# manifests of deploy/kubernetes against the API's schemas (kubernetes-validate, in the
+# venv). Go: vet and tests. C++: a warning-free CMake build (Debian's packages, installed
+# when missing) and its GoogleTest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -27,6 +30,10 @@ need python3 "CPython 3.11 or newer"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     { echo "error: python3 is $(python3 --version 2>&1); CPython 3.11 or newer is required" >&2; exit 1; }
 need go "Go 1.25 or newer, https://go.dev/dl"
+need node "Node.js 20.19 or newer, https://nodejs.org"
+need npm "npm, which comes with Node.js"
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
+    { echo "error: node is $(node --version); Node.js 20.19 or newer is required" >&2; exit 1; }
 
 step "Debian packages for C++ and gRPC (installed when missing)"
 # protobuf-compiler: the C++ gRPC worker's generated code, and the Go test that fails
@@ -53,6 +60,13 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "python[test]" \
     "maturin==1.16.0" "pytest==9.2.0" "mypy==2.4.1" "kubernetes-validate==1.37.0"
 export POLYGLOT_TEST_PYTHON="$root/.venv/bin/python"
+
+step "TypeScript: the worker SDK (npm ci, tsc, node --test) and the bundled .ts files type-checked"
+# The Rust end-to-end tests run TypeScript workers through this built SDK, and
+# crypto-rust's TypeScript fallback imports what npm ci installs beside it.
+(cd typescript && npm ci --no-audit --no-fund --loglevel=error && npm test)
+(cd polyglot-modules/crypto-rust && npm ci --no-audit --no-fund --loglevel=error)
+(cd typescript && npm run typecheck)
 
 step "Kubernetes: deploy/kubernetes against the schemas of Kubernetes 1.30 (strict, offline)"
 scripts/validate-kubernetes.sh

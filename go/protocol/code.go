@@ -21,6 +21,10 @@ const (
 	CodeShuttingDown = "SHUTTING_DOWN"
 	// CodeUnhealthy: $health: the worker is running but unhealthy.
 	CodeUnhealthy = "UNHEALTHY"
+	// CodeNotSupported: this implementation announces the method but does not serve it
+	// (a fallback implementing part of a module); the host sends the call on down the
+	// module's fallback chain.
+	CodeNotSupported = "NOT_SUPPORTED"
 )
 
 // The environment variables the host sets for a worker (docs/protocol.md, section 1).

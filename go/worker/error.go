@@ -18,6 +18,7 @@ const (
 	CodeFrameTooLarge  = protocol.CodeFrameTooLarge
 	CodeShuttingDown   = protocol.CodeShuttingDown
 	CodeUnhealthy      = protocol.CodeUnhealthy
+	CodeNotSupported   = protocol.CodeNotSupported
 )
 
 // Error is what a handler returns to answer its call with an error response: Code is one

@@ -28,6 +28,9 @@ class ErrorCode:
     UNHEALTHY = "UNHEALTHY"
     """What this SDK answers `$health` with when the health function raises (not in the
     spec's table: a method's own code, like any other)."""
+    NOT_SUPPORTED = "NOT_SUPPORTED"
+    """This implementation announces the method but does not serve it (a fallback that
+    implements part of a module): the host sends the call on down the fallback chain."""
 
 
 class MethodError(Exception):

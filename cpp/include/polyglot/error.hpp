@@ -27,6 +27,9 @@ inline constexpr const char* FRAME_TOO_LARGE = "FRAME_TOO_LARGE";
 inline constexpr const char* SHUTTING_DOWN = "SHUTTING_DOWN";
 /// `$health`: the worker is running but unhealthy.
 inline constexpr const char* UNHEALTHY = "UNHEALTHY";
+/// This implementation announces the method but does not serve it (a fallback that
+/// implements part of a module): the host sends the call on down the fallback chain.
+inline constexpr const char* NOT_SUPPORTED = "NOT_SUPPORTED";
 }  // namespace code
 
 /// Thrown by a method to fail its call with this error object: `{code, message, data?}`.

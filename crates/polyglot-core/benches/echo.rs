@@ -5,7 +5,8 @@
 //!   (`peers/node_*.js`), the platform polyglot grows from;
 //! - polyglot: `Runtime::call` to a Rust worker (release build) over stdio, JSON and
 //!   MessagePack;
-//! - per language (Rust, Go, C++, Python workers), over stdio and over the gRPC transport;
+//! - per language (Rust, Go, C++, Python, TypeScript workers), over stdio and over the gRPC
+//!   transport (the Python and TypeScript SDKs serve stdio and sockets only);
 //! - the gRPC transport against HashiCorp go-plugin v1.8 in its gRPC mode
 //!   (`benches/goplugin`: a Go host calling a Go echo plugin), the same call counts.
 //!
@@ -166,13 +167,22 @@ async fn echo_through(w: &WorkerCmd, codec: &str, transport: &str, tmp: &Path, n
     if let (Some(e), Some(extra)) = (env.as_object_mut(), w.env.as_object()) {
         e.extend(extra.clone());
     }
-    let manifest = serde_json::json!({
+    let mut manifest = serde_json::json!({
         "name": "echo", "language": w.language, "version": "1.0.0",
         "command": w.command.display().to_string(), "args": w.args, "codec": codec, "instances": 1,
         "transport": transport,
         "env": env,
         "healthCheck": {"intervalMs": 60000},
     });
+    if w.command.extension().is_some_and(|e| e == "ts") {
+        // A TypeScript worker: the runtime compiles it in its module folder (once; the
+        // compile is not timed) and runs it through Node and the TypeScript SDK.
+        std::fs::copy(&w.command, dir.join("worker.ts")).unwrap();
+        let m = manifest.as_object_mut().unwrap();
+        m.remove("command");
+        m.remove("args");
+        m.insert("path".into(), serde_json::json!("worker.ts"));
+    }
     std::fs::write(dir.join("module.json"), manifest.to_string()).unwrap();
     let rt = Runtime::new(RuntimeConfig::default());
     let report = rt.load_dir(dir.parent().unwrap()).await;
@@ -308,6 +318,14 @@ fn other_workers(tmp: &Path) -> Vec<WorkerCmd> {
                 .to_string()],
             env: serde_json::json!({"PYTHONPATH": repo().join("python").display().to_string()}),
         },
+        // Node.js 20 and the TypeScript SDK (`typescript/`, built by `npm ci && npm run
+        // build` there, as scripts/test.sh does).
+        WorkerCmd {
+            language: "typescript",
+            command: repo().join("tests/workers/typescript_worker.ts"),
+            args: vec![],
+            env: serde_json::json!({}),
+        },
     ]
 }
 
@@ -347,8 +365,8 @@ fn main() {
     for w in other_workers(tmp.path()) {
         let name = format!("{} worker", w.language);
         let stdio = rt.block_on(echo_through(&w, "msgpack", "stdio", tmp.path(), &name));
-        // The Python SDK serves stdio and sockets only.
-        let grpc = (w.language != "python")
+        // The Python and TypeScript SDKs serve stdio and sockets only.
+        let grpc = (!matches!(w.language, "python" | "typescript"))
             .then(|| rt.block_on(echo_through(&w, "msgpack", "grpc", tmp.path(), &name)));
         languages.push((stdio, grpc));
     }

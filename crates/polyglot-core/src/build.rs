@@ -150,7 +150,7 @@ async fn lock_folder(dir: &Path) -> std::io::Result<std::fs::File> {
 /// do not count: writing the output into `bin/` touches `bin/`, which is no reason to
 /// build again.
 /// Folders of a module that hold what builds and tools make, not its sources.
-const NOT_SOURCES: [&str; 6] = [
+pub(crate) const NOT_SOURCES: [&str; 6] = [
     "target",
     "build",
     "dist",

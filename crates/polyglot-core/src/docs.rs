@@ -55,7 +55,9 @@
 //! (not built, not started, restarting, unhealthy, failed), the call was never sent and
 //! goes down the fallback chain. If it was sent and the worker then died or the deadline
 //! passed, the caller gets `WorkerExited` or `Timeout`: re-running it elsewhere could run
-//! a side effect twice.
+//! a side effect twice. A worker that answers `NOT_SUPPORTED` (it announces the method but
+//! does not serve it, as a partial fallback may) did not run it: the call goes on down the
+//! chain too.
 //!
 //! # gRPC workers and remote workers
 //! With `transport: "grpc"` the slot spawns the worker as above, but reads the handshake

@@ -35,6 +35,8 @@
 //! - `connection`: one worker's stream, many calls multiplexed by id.
 //! - `grpc`: the gRPC transport: connecting, opening a session, the `Health` RPC.
 //! - `supervisor`: start, handshake, restart with back-off, health checks.
+//! - `typescript`: `.ts` and `.js` workers run through Node and the TypeScript SDK, a
+//!   `.ts` file compiled once per content into the module folder's `.polyglot/ts-cache/`.
 //! - `module`: a loaded module version: its pool, routing, draining, status.
 //! - `runtime`: [`Runtime`], the registry, the call path (version routing, fallback),
 //!   reload, shutdown.
@@ -76,6 +78,7 @@ mod shutdown;
 mod status;
 mod supervisor;
 pub mod telemetry;
+mod typescript;
 
 pub use build::{ensure_built, needs_build, BUILD_TIMEOUT};
 pub use deployment::{DeploySource, DeploymentConfig, DeploymentError, DEFAULT_RETAIN_PREVIOUS};
@@ -108,6 +111,9 @@ pub use runtime::{
 pub use shutdown::HookError;
 pub use status::{
     BreakerStatus, HealthState, InstanceState, InstanceStatus, ModuleState, ModuleStatus,
+};
+pub use typescript::{
+    COMPILE_TIMEOUT as TYPESCRIPT_COMPILE_TIMEOUT, SDK_ENV as TYPESCRIPT_SDK_ENV,
 };
 
 /// Registers every handler bundled with polyglot as a builtin of `runtime`: `crypto`,

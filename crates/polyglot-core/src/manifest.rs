@@ -1260,7 +1260,10 @@ fn interpreter_for(language: &str, file: &Path, extra: Vec<String>) -> Program {
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
     let interpreter = match (ext, language) {
         ("py", _) | ("", "python") => Some("python3"),
-        ("js" | "mjs" | "cjs", _) | ("", "javascript") => Some("node"),
+        // TypeScript runs compiled, through the TypeScript SDK (`typescript.rs`).
+        ("js" | "mjs" | "cjs" | "ts" | "mts" | "cts", _) | ("", "javascript" | "typescript") => {
+            Some("node")
+        }
         _ => None,
     };
     match interpreter {

@@ -21,6 +21,7 @@ use crate::resilience::{Breaker, BreakerPolicy, Idempotent, RetryBudget, RetryPo
 use crate::status::{BreakerStatus, HealthState, InstanceStatus, ModuleState, ModuleStatus};
 use crate::supervisor::{self, Instance, InstanceState, RestartBudget, SlotContext};
 use crate::telemetry::VersionMetrics;
+use crate::typescript;
 
 /// Why a module could not take a call; it was never sent, so another implementation may
 /// take it.
@@ -117,6 +118,10 @@ struct SlotCtl {
 
 /// What a module's worker slots share.
 struct SlotSpawn {
+    /// The manifest its workers are started from: the module's own, or one whose program
+    /// was prepared for it (a TypeScript entry compiled and run through the SDK's
+    /// launcher, `typescript.rs`).
+    launch: Arc<Manifest>,
     /// The module name its workers must announce.
     module: String,
     budget: Arc<RestartBudget>,
@@ -187,9 +192,11 @@ impl Module {
     }
 
     /// Starts `initial` of the `instances` workers of `manifest` (which must announce
-    /// module `module`); [`Module::scale`] starts or retires the others.
+    /// module `module`), each from `launch` (`manifest` itself, unless its program was
+    /// prepared); [`Module::scale`] starts or retires the others.
     pub(crate) fn start(
         manifest: Arc<Manifest>,
+        launch: Arc<Manifest>,
         module: &str,
         label: String,
         file_fallbacks: Vec<Arc<Module>>,
@@ -210,6 +217,7 @@ impl Module {
         );
         m.initial = initial;
         m.spawn = Some(SlotSpawn {
+            launch,
             module: module.to_owned(),
             budget: Arc::new(RestartBudget::new(manifest.restart)),
             events: events.clone(),
@@ -239,7 +247,7 @@ impl Module {
         let weak = Arc::downgrade(self);
         let weak2 = Arc::downgrade(self);
         let cx = SlotContext {
-            manifest: self.manifest.clone(),
+            manifest: sp.launch.clone(),
             module: sp.module.clone(),
             label: self.label.clone(),
             instance,
@@ -370,43 +378,56 @@ impl Module {
         initial: usize,
     ) -> (Arc<Module>, Option<LoadError>) {
         let name = manifest.name.clone();
-        let file_fallbacks: Vec<Arc<Module>> = manifest
-            .fallback
-            .iter()
-            .filter_map(|f| match f {
+        // File fallbacks start at once (a TypeScript one once compiled), while the module
+        // itself builds: they serve its calls meanwhile.
+        let fallbacks = async {
+            let mut started = Vec::new();
+            for p in manifest.fallback.iter().filter_map(|f| match f {
                 Fallback::File(p) => Some(p),
                 Fallback::Module(_) => None,
-            })
-            .map(|p| {
+            }) {
                 let rel = p
                     .strip_prefix(&manifest.dir)
                     .unwrap_or(p)
                     .display()
                     .to_string();
+                let label = format!("{name} (fallback {rel})");
                 let fm = Arc::new(manifest.for_fallback_file(p));
                 let n = fm.instances as usize;
-                Module::start(
-                    fm,
-                    &name,
-                    format!("{name} (fallback {rel})"),
-                    Vec::new(),
-                    events,
-                    n,
+                started.push(match typescript::prepare(&fm).await {
+                    Ok(launch) => {
+                        let launch = launch.map_or_else(|| fm.clone(), Arc::new);
+                        Module::start(fm, launch, &name, label, Vec::new(), events, n)
+                    }
+                    Err(e) => {
+                        tracing::error!(module = %name, fallback = %rel, error = %e, "fallback cannot start");
+                        Module::failed(fm, label, e.to_string(), Vec::new())
+                    }
+                });
+            }
+            started
+        };
+        let built = async {
+            build::ensure_built(&manifest).await?;
+            typescript::prepare(&manifest).await
+        };
+        let (file_fallbacks, built) = tokio::join!(fallbacks, built);
+        match built {
+            Ok(launch) => {
+                let launch = launch.map_or_else(|| manifest.clone(), Arc::new);
+                (
+                    Module::start(
+                        manifest,
+                        launch,
+                        &name,
+                        name.clone(),
+                        file_fallbacks,
+                        events,
+                        initial,
+                    ),
+                    None,
                 )
-            })
-            .collect();
-        match build::ensure_built(&manifest).await {
-            Ok(_) => (
-                Module::start(
-                    manifest,
-                    &name,
-                    name.clone(),
-                    file_fallbacks,
-                    events,
-                    initial,
-                ),
-                None,
-            ),
+            }
             Err(e) => {
                 tracing::error!(module = %name, error = %e, "build failed");
                 (
@@ -506,6 +527,11 @@ impl Module {
         let Backend::Workers(instances) = &self.backend else {
             return Ok(());
         };
+        // One that could not start at all (a fallback file whose TypeScript does not
+        // compile) has no worker to wait for, and is not ready.
+        if let Some(why) = self.failure() {
+            return Err(why);
+        }
         loop {
             let notified = self.started_notify.notified();
             {

@@ -775,6 +775,18 @@ impl Runtime {
                     });
                     self.queue_fallbacks(m, &mut visited, &mut chain, &mut causes);
                 }
+                // It announces the method but does not serve it (a fallback implementing
+                // part of a module): the call goes on down the chain, as from one that is
+                // unavailable. Not from an in-process handler, which took the params.
+                Attempt::Failed(ConnError::Remote(e), _)
+                    if e.code == polyglot_protocol::code::NOT_SUPPORTED && !m.runs_in_process() =>
+                {
+                    causes.push(Cause {
+                        implementation: m.label.clone(),
+                        reason: format!("does not support method {method:?}: {}", e.message),
+                    });
+                    self.queue_fallbacks(m, &mut visited, &mut chain, &mut causes);
+                }
                 Attempt::Failed(e, instance) => {
                     let timeout = match policies.retry.attempt_timeout {
                         Some(t) if retries => Some(opts.timeout.map_or(t, |c| c.min(t))),
@@ -833,8 +845,12 @@ impl Runtime {
                 Fallback::File(_) => {
                     if let Some(fm) = files.next() {
                         if visited.insert(fm.label.clone()) {
-                            if let Some(ticket) = fm.enter() {
-                                next.push(Entered::plain(ticket));
+                            match fm.enter() {
+                                Some(ticket) => next.push(Entered::plain(ticket)),
+                                None => causes.push(Cause {
+                                    implementation: fm.label.clone(),
+                                    reason: "is stopping".into(),
+                                }),
                             }
                         }
                     }

@@ -16,3 +16,7 @@ pub const FRAME_TOO_LARGE: &str = "FRAME_TOO_LARGE";
 pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
 /// `$health`: the worker is running but unhealthy.
 pub const UNHEALTHY: &str = "UNHEALTHY";
+/// This implementation announces the method but does not serve it (a fallback that
+/// implements part of a module): the host passes the call on to the next implementation
+/// of the module's fallback chain.
+pub const NOT_SUPPORTED: &str = "NOT_SUPPORTED";

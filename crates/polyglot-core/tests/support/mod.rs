@@ -138,6 +138,30 @@ pub fn python() -> String {
     "python3".into()
 }
 
+/// The TypeScript SDK's folder (`typescript/`), which the runtime finds by itself beside
+/// a module folder's parents or in this source tree. It must be built (`npm ci && npm run
+/// build` there, as `scripts/test.sh` does): a test that needs it fails saying so.
+pub fn typescript_sdk() -> PathBuf {
+    let sdk = repo().join("typescript");
+    assert!(
+        sdk.join("dist/src/run.js").is_file() && sdk.join("node_modules/typescript").is_dir(),
+        "the TypeScript SDK is not built: run `npm ci && npm run build` in {} (scripts/test.sh does)",
+        sdk.display()
+    );
+    sdk
+}
+
+/// Copies the TypeScript test worker (`tests/workers/typescript_worker.ts`) into module
+/// folder `dir` as `file` (e.g. `worker.ts`, `fallback/worker.ts`), where the runtime
+/// compiles it; returns its path.
+pub fn add_typescript_worker(dir: &Path, file: &str) -> PathBuf {
+    typescript_sdk();
+    let to = dir.join(file);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(repo().join("tests/workers/typescript_worker.ts"), &to).unwrap();
+    to
+}
+
 /// A module folder in a temporary directory.
 pub struct ModuleDir {
     pub root: tempfile::TempDir,
