@@ -173,7 +173,9 @@ struct BreakerInner {
     /// Calls and failures.
     window: Window,
     opened_at: Instant,
+    /// Probe calls out, and when the last one was let through.
     probes: u32,
+    probe_at: Instant,
     /// Why it last opened.
     reason: String,
 }
@@ -195,6 +197,7 @@ impl Breaker {
                 window: Window::default(),
                 opened_at: now,
                 probes: 0,
+                probe_at: now,
                 reason: String::new(),
             }),
         }
@@ -221,6 +224,7 @@ impl Breaker {
                 }
                 b.state = BreakerState::HalfOpen;
                 b.probes = 1;
+                b.probe_at = Instant::now();
                 let t = Transition {
                     from: BreakerState::Open,
                     to: BreakerState::HalfOpen,
@@ -228,12 +232,19 @@ impl Breaker {
                 (Admit::Probe, Some(t))
             }
             BreakerState::HalfOpen => {
+                let since = b.probe_at.elapsed();
                 if b.probes < policy.half_open_calls.max(1) {
                     b.probes += 1;
-                    (Admit::Probe, None)
+                } else if since >= policy.cooldown {
+                    // The probes out for a whole cool-down were given up by their callers
+                    // (a call cancelled, its future dropped) and will never be recorded:
+                    // let a new one through rather than stay half-open for ever.
+                    b.probes = 1;
                 } else {
-                    (Admit::No(Duration::ZERO), None)
+                    return (Admit::No(policy.cooldown - since), None);
                 }
+                b.probe_at = Instant::now();
+                (Admit::Probe, None)
             }
         }
     }
@@ -389,7 +400,7 @@ mod tests {
         assert_eq!(admit, Admit::Probe);
         assert_eq!(t.unwrap().to, BreakerState::HalfOpen);
         // One probe at a time.
-        assert_eq!(b.admit(&p).0, Admit::No(Duration::ZERO));
+        assert!(matches!(b.admit(&p).0, Admit::No(left) if left <= p.cooldown));
         // The probe fails: open again, for a whole cool-down.
         let t = b.record(&p, admit, Outcome::Failed).unwrap();
         assert_eq!(t.to, BreakerState::Open);
@@ -402,6 +413,25 @@ mod tests {
             (BreakerState::HalfOpen, BreakerState::Closed)
         );
         assert_eq!(b.admit(&p).0, Admit::Yes);
+    }
+
+    #[tokio::test]
+    async fn a_probe_never_recorded_is_replaced_after_a_cool_down() {
+        let p = BreakerPolicy {
+            consecutive_failures: 1,
+            ..policy()
+        };
+        let b = Breaker::new();
+        b.record(&p, Admit::Yes, Outcome::Failed).unwrap();
+        tokio::time::sleep(p.cooldown).await;
+        // A probe goes out, and its caller gives up: nothing is recorded.
+        assert_eq!(b.admit(&p).0, Admit::Probe);
+        assert!(matches!(b.admit(&p).0, Admit::No(_)));
+        tokio::time::sleep(p.cooldown).await;
+        let (admit, _) = b.admit(&p);
+        assert_eq!(admit, Admit::Probe, "a new probe after a cool-down");
+        let t = b.record(&p, admit, Outcome::Answered).unwrap();
+        assert_eq!(t.to, BreakerState::Closed);
     }
 
     #[test]
