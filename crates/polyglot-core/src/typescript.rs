@@ -240,12 +240,18 @@ fn link_sdk(node_modules: &Path, sdk: &Path) -> std::io::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(node_modules.join(scope))?;
+    // Unique per call, not only per process: two runtimes of one process may link the
+    // same module at once (a fallback shared by two hosts in one test binary, say).
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = node_modules
         .join(scope)
-        .join(format!(".{name}.{}", std::process::id()));
+        .join(format!(".{name}.{}.{n}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(sdk, &tmp)?;
-    std::fs::rename(&tmp, &link)
+    std::fs::rename(&tmp, &link).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// `file` relative to `dir`, for messages.
@@ -679,6 +685,33 @@ mod tests {
         assert!(node_entry(&prog("python3", &["/m/w.py"])).is_none());
         assert!(is_typescript(Path::new("/m/a.ts")) && !is_typescript(Path::new("/m/a.d.ts")));
         assert_eq!(compiled_name(Path::new("f/a.mts")), Path::new("f/a.mjs"));
+    }
+
+    #[test]
+    fn linking_the_sdk_from_many_threads_at_once_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let sdk = dir.path().join("sdk");
+        std::fs::create_dir(&sdk).unwrap();
+        let node_modules = dir.path().join("node_modules");
+        for _ in 0..20 {
+            let _ = std::fs::remove_dir_all(&node_modules);
+            let results: Vec<_> = std::thread::scope(|s| {
+                let all: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| link_sdk(&node_modules, &sdk)))
+                    .collect();
+                all.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            for r in results {
+                r.unwrap();
+            }
+            let link = node_modules.join(SDK_PACKAGE);
+            assert_eq!(std::fs::read_link(&link).unwrap(), sdk);
+            let left: Vec<_> = std::fs::read_dir(link.parent().unwrap())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left.len(), 1, "temporary links left behind: {left:?}");
+        }
     }
 
     #[test]
