@@ -13,8 +13,12 @@ import time
 from conftest import alive, wait_until
 
 CHILD = r"""
-import json, sys, time
+import json, signal, sys, time
 import polyglot
+
+# As started from a terminal: a test run in the background of a non-interactive shell
+# (CI) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 mode, target = sys.argv[1], sys.argv[2]
 if mode == "embedded":
