@@ -189,13 +189,21 @@ pub fn model_json(limit: usize, stream: &[u8]) -> Outcome {
 
 /// The reference model of length-prefixed MessagePack framing: a 4-byte big-endian length,
 /// then that many bytes; a frame over the limit is reported with its declared size and the
-/// id read from its first [`HEAD_BYTES`]. An unfinished frame counts its prefix.
+/// id read from its first [`HEAD_BYTES`], unless no map follows its prefix: then the prefix
+/// and the byte after it are data (stray bytes). An unfinished frame counts its prefix.
 pub fn model_msgpack(limit: usize, stream: &[u8]) -> Outcome {
     let mut events = Vec::new();
     let mut pos = 0;
     while stream.len() - pos >= 4 {
         let n = u32::from_be_bytes(stream[pos..pos + 4].try_into().unwrap()) as usize;
         let body = &stream[pos + 4..];
+        if n > limit && !body.is_empty() && !matches!(body[0], 0x80..=0x8f | 0xde | 0xdf) {
+            // Stray bytes, not a map: the prefix and one byte, as data.
+            let take = 5.min(limit.max(1));
+            events.push(Event::Data(stream[pos..pos + take].to_vec()));
+            pos += take;
+            continue;
+        }
         if body.len() < n {
             break;
         }

@@ -413,8 +413,13 @@ impl Connection {
                             }
                         }
                         Err(e) => {
+                            // With what follows it, which is most of a stray line on a
+                            // MessagePack stream (the reader yields its first bytes).
+                            let mut raw = bytes[..bytes.len().min(800)].to_vec();
+                            let more = reader.pending();
+                            raw.extend_from_slice(&more[..more.len().min(800)]);
                             let text: String =
-                                String::from_utf8_lossy(bytes).chars().take(200).collect();
+                                String::from_utf8_lossy(&raw).chars().take(200).collect();
                             break 'outer format!(
                                 "protocol violation: it wrote something that is not a protocol message ({e}): {text:?}"
                             );

@@ -727,7 +727,13 @@ impl Runtime {
                 if let Some(t) = change {
                     self.breaker_changed(m, &entered.version, t);
                 }
-                if let Admit::No(_) = again {
+                if let Admit::No(left) = again {
+                    // Opened meanwhile: a fallback serves the call, as it would have had
+                    // the breaker been open when the call came.
+                    if has_fallback {
+                        let why = breaker_open_reason(m, left);
+                        break (Attempt::Unavailable(crate::module::Unavailable(why)), took);
+                    }
                     break (attempt, took);
                 }
                 admit = again;

@@ -357,6 +357,35 @@ async fn an_open_breaker_sends_calls_to_the_fallback_and_a_probe_closes_it() {
 }
 
 #[tokio::test]
+async fn a_breaker_that_opens_between_attempts_sends_the_retry_to_the_fallback() {
+    let mods = Modules::new();
+    let dir = add(
+        &mods,
+        "b",
+        WORKER,
+        json!({"instances": 1, "timeoutMs": 5000, "fallback": "fb", "idempotent": ["maybe"],
+               "retry": {"maxAttempts": 3, "attemptTimeoutMs": 200, "backoffInitialMs": 5},
+               "breaker": {"consecutiveFailures": 1, "cooldownMs": 60000}}),
+    );
+    add(&mods, "fb", FALLBACK, json!({}));
+    let rt = start(&mods).await;
+    std::fs::write(dir.join("broken"), "").unwrap();
+    // The first attempt times out and opens the breaker; the retry finds it open and the
+    // fallback answers, rather than the caller getting the first attempt's timeout.
+    let started = Instant::now();
+    let r = rt.call("b", "maybe", args(vec![s("a")])).await.unwrap();
+    assert_eq!((r.value, r.fallback), (s("fallback"), true));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(count(&dir, "a"), 1, "the open breaker sent no retry to b");
+    assert_eq!(rt.module("b").unwrap().breaker.state, BreakerState::Open);
+    rt.shutdown().await;
+}
+
+#[tokio::test]
 async fn with_no_fallback_an_open_breaker_is_an_unavailable_error_that_says_so() {
     let mods = Modules::new();
     let dir = add(

@@ -133,12 +133,15 @@ async fn back_off_grows_between_restarts() {
 #[tokio::test]
 async fn garbage_or_unknown_ids_restart_that_worker_only() {
     for lang in LANGUAGES {
-        for (method, word) in [
-            ("garbage", "not a protocol message"),
-            ("unknownId", "never issued"),
+        // Text on a MessagePack stream reads as a length prefix of gigabytes: it must be
+        // found out as garbage too, not taken for a frame that never ends.
+        for (method, word, codec) in [
+            ("garbage", "not a protocol message", "json"),
+            ("garbage", "not a protocol message", "msgpack"),
+            ("unknownId", "never issued", "json"),
         ] {
             let mods = Modules::new();
-            mods.add("w", lang, json!({"instances": 1}));
+            mods.add("w", lang, json!({"instances": 1, "codec": codec}));
             mods.add("other", lang, json!({"instances": 1}));
             let rt = mods.start().await;
             let other_pid = rt.call("other", "pid", args(vec![])).await.unwrap().value;
@@ -150,7 +153,7 @@ async fn garbage_or_unknown_ids_restart_that_worker_only() {
                     // The answer may beat the garbage; the worker must be replaced anyway.
                     assert_eq!(r.value, Value::from("sent"));
                 }
-                other => panic!("{lang:?}/{method}: {other:?}"),
+                other => panic!("{lang:?}/{method}/{codec}: {other:?}"),
             }
             eventually(Duration::from_secs(10), "the worker was restarted", || {
                 let m = rt.module("w").unwrap();

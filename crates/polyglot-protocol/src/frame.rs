@@ -7,7 +7,9 @@
 //!
 //! An oversize frame is never buffered whole: the reader keeps its first
 //! [`HEAD_BYTES`] bytes (to read its `id`), counts and drops the rest, and yields
-//! [`Frame::TooLarge`]; the frames after it are read normally.
+//! [`Frame::TooLarge`]; the frames after it are read normally. A MessagePack length over
+//! the limit not followed by a map (every message is one) is stray bytes, not a frame: its
+//! five bytes are yielded as data, which does not decode.
 
 use std::ops::Range;
 
@@ -29,6 +31,11 @@ const MIN_READ: usize = 64 * 1024;
 
 /// Length of the MessagePack frame prefix.
 const PREFIX: usize = 4;
+
+/// Whether `b` starts a MessagePack map (fixmap, map 16, map 32).
+fn is_map_marker(b: u8) -> bool {
+    matches!(b, 0x80..=0x8f | 0xde | 0xdf)
+}
 
 /// What [`FrameReader::next_frame`] yields.
 #[derive(Debug, PartialEq)]
@@ -220,6 +227,23 @@ impl FrameReader {
                     len.copy_from_slice(&self.buf[self.start..self.start + PREFIX]);
                     let n = u32::from_be_bytes(len) as usize;
                     if n > self.limit {
+                        // Every message is a map. A prefix over the limit not followed by
+                        // one is not a frame but stray bytes (a worker printing to its
+                        // stdout, say): the prefix and that byte are yielded as data,
+                        // which fails to decode and says so, rather than skipped as
+                        // gigabytes of a frame that never comes. Five bytes, whatever
+                        // else is buffered, so that the frames do not depend on the reads.
+                        if avail == PREFIX {
+                            return None;
+                        }
+                        if !is_map_marker(self.buf[self.start + PREFIX]) {
+                            // (Fewer under a limit of less than five bytes: data never
+                            // exceeds the limit.)
+                            let range =
+                                self.start..self.start + (PREFIX + 1).min(self.limit.max(1));
+                            self.start = range.end;
+                            return Some(Event::Data(range));
+                        }
                         self.start += PREFIX;
                         self.begin_skip(Some(n as u64), n as u64);
                         continue;
@@ -437,6 +461,35 @@ mod tests {
             assert_eq!(
                 got[0],
                 format!("too large {} Some(Uint(1))", line.len()),
+                "reads of {chunk}"
+            );
+        }
+    }
+
+    /// Regression: text on a MessagePack stream ("hell" read as a 1.7 GB length) was
+    /// skipped as one huge frame, swallowing every frame after it, so that a worker's
+    /// stray print left its calls hanging until their timeouts.
+    #[test]
+    fn stray_text_on_a_msgpack_stream_is_data_not_a_huge_frame() {
+        let mut stream = b"hello from a print\n".to_vec();
+        stream.extend_from_slice(&[0, 0, 0, 1, 0x80]);
+        for chunk in 1..stream.len() {
+            let got = frames(Codec::Msgpack, 1000, &stream, chunk);
+            assert!(got[0].starts_with("hell"), "reads of {chunk}: {got:?}");
+            assert!(
+                !got.iter().any(|f| f.starts_with("too large")),
+                "reads of {chunk}: {got:?}"
+            );
+        }
+        // A real oversize frame (a map follows its prefix) is still skipped, and the
+        // frame after it read.
+        let mut stream = vec![0, 0, 0x10, 0, 0x81];
+        stream.extend(std::iter::repeat_n(b'x', 0x1000 - 1));
+        stream.extend_from_slice(&[0, 0, 0, 1, 0x80]);
+        for chunk in [1, 3, 100, 5000] {
+            assert_eq!(
+                frames(Codec::Msgpack, 1000, &stream, chunk),
+                ["too large 4096 None", "\u{fffd}"],
                 "reads of {chunk}"
             );
         }
