@@ -11,6 +11,13 @@ ours is faster).
 - Calls: ``Runtime.call`` to the Rust test worker's ``echo`` (MessagePack) against a
   hand-written ``subprocess`` echo speaking JSON lines, the usual do-it-yourself way to
   call another process.
+- ``Runtime.acall`` with 64 calls in flight, time per call: to the in-process builtin
+  ``crypto`` (BLAKE3 of 0 bytes) against a blocking ``Runtime.call`` of the same and
+  against asyncio alone (the same tasks awaiting futures that the loop completes
+  itself: what asyncio costs with no call at all); and to the worker's ``echo`` against
+  the subprocess echo. 64 tasks each await one call at a time; the echo is also run the
+  way this bench first did, a task per call through an ``asyncio.Semaphore(64)``, whose
+  own cost is mostly asyncio's (its "asyncio alone" row).
 
 Sizes: 1 MB and 64 MB. Each case runs in interleaved rounds and keeps its best time, so
 that the machine's load (builds, other tests) hits every variant alike.
@@ -35,7 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Tuple
 
 import blake3 as blake3_pkg
 import zstandard
@@ -160,6 +167,60 @@ def rust_worker() -> Path:
     return path
 
 
+#: Calls in flight in the asyncio cases.
+IN_FLIGHT = 64
+
+Call = Callable[[], Awaitable[Any]]
+
+
+async def by_tasks(call: Call, n: int) -> float:
+    """Time per call of about `n` calls made by IN_FLIGHT tasks, each awaiting one call
+    at a time."""
+    per_task = n // IN_FLIGHT
+
+    async def task() -> None:
+        for _ in range(per_task):
+            await call()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(task() for _ in range(IN_FLIGHT)))
+    return (time.perf_counter() - started) / (per_task * IN_FLIGHT)
+
+
+async def by_semaphore(call: Call, n: int) -> float:
+    """Time per call of `n` calls, a task each, IN_FLIGHT at a time through a
+    semaphore."""
+    gate = asyncio.Semaphore(IN_FLIGHT)
+
+    async def one() -> object:
+        async with gate:
+            return await call()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return (time.perf_counter() - started) / n
+
+
+def asyncio_alone() -> "asyncio.Future[None]":
+    """A future that the running loop completes on its next turn: a call that costs
+    nothing but asyncio's own work."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    loop.call_soon(future.set_result, None)
+    return future
+
+
+def best_async(cases: Dict[str, Callable[[], Coroutine[Any, Any, float]]],
+               rounds: int) -> Dict[str, float]:
+    """The best time per call of each case over `rounds` interleaved rounds, each case
+    in a new event loop."""
+    best = {name: float("inf") for name in cases}
+    for _ in range(rounds):
+        for name, case in cases.items():
+            best[name] = min(best[name], asyncio.run(case()))
+    return best
+
+
 def bench_calls(rounds: int, reps: int) -> List[Row]:
     rows: List[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -169,9 +230,14 @@ def bench_calls(rounds: int, reps: int) -> List[Row]:
             "name": "echo", "language": "rust", "version": "1.0.0",
             "command": str(rust_worker()), "codec": "msgpack",
         }))
+        folder = Path(tmp) / "crypto"
+        folder.mkdir()
+        (folder / "module.json").write_text(json.dumps({
+            "name": "crypto", "language": "rust", "version": "1.0.0", "builtin": "crypto",
+        }))
         echo = SubprocessEcho()
         with polyglot.Runtime(tmp) as rt:
-            payloads = {
+            payloads: Dict[str, Any] = {
                 "small dict": {"id": 7, "name": "polyglot", "tags": ["a", "b"], "ok": True},
                 "64 KB str": "x" * 65_536,
             }
@@ -184,26 +250,45 @@ def bench_calls(rounds: int, reps: int) -> List[Row]:
                 }, rounds, reps)
                 ours = t.pop("ours")
                 rows.append(("Runtime.call echo (Rust worker)", label, ours, list(t.items())))
-            # Throughput: what asyncio gets with 64 calls in flight, per call, against
-            # the same subprocess echo (which answers one line at a time).
-            payload = payloads["small dict"]
             n = reps * 5
+            # The asyncio bridge alone: an in-process builtin answers in microseconds.
+            empty = {"data": b""}
+            assert (rt.call("crypto", "blake3", params=empty)
+                    == blake3_pkg.blake3(b"").hexdigest())
 
-            async def pipelined() -> float:
-                gate = asyncio.Semaphore(64)
+            def builtin() -> Awaitable[Any]:
+                return rt.acall("crypto", "blake3", params=empty)
 
-                async def one() -> object:
-                    async with gate:
-                        return await rt.acall("echo", "echo", payload)
+            t = best_async({
+                "ours": lambda: by_tasks(builtin, n),
+                "alone": lambda: by_tasks(asyncio_alone, n),
+            }, rounds)
+            sync = best_of({"x": lambda: rt.call("crypto", "blake3", params=empty)},
+                           rounds, reps)["x"]
+            rows.append((f"Runtime.acall, {IN_FLIGHT} tasks in flight (time per call)",
+                         "in-process BLAKE3 of 0 B", t["ours"],
+                         [("Runtime.call of the same, one at a time", sync),
+                          (f"asyncio alone, {IN_FLIGHT} tasks", t["alone"])]))
+            # Throughput against the worker, against the same subprocess echo (which
+            # answers one line at a time).
+            payload = payloads["small dict"]
 
-                started = time.perf_counter()
-                await asyncio.gather(*(one() for _ in range(n)))
-                return (time.perf_counter() - started) / n
+            def echo_call() -> Awaitable[Any]:
+                return rt.acall("echo", "echo", payload)
 
-            ours = min(asyncio.run(pipelined()) for _ in range(rounds))
+            t = best_async({
+                "tasks": lambda: by_tasks(echo_call, n),
+                "semaphore": lambda: by_semaphore(echo_call, n),
+                "alone": lambda: by_semaphore(asyncio_alone, n),
+            }, rounds)
             theirs = best_of({"x": lambda: echo.call(payload)}, rounds, reps)["x"]
-            rows.append(("Runtime.acall, 64 in flight (time per call)", "small dict", ours,
+            rows.append((f"Runtime.acall, {IN_FLIGHT} tasks in flight (time per call)",
+                         "small dict", t["tasks"],
                          [("subprocess JSON lines, one at a time", theirs)]))
+            rows.append((f"Runtime.acall, a task per call, {IN_FLIGHT} in flight "
+                         "(Semaphore)", "small dict", t["semaphore"],
+                         [("subprocess JSON lines, one at a time", theirs),
+                          ("asyncio alone, same tasks and Semaphore", t["alone"])]))
         echo.close()
     return rows
 

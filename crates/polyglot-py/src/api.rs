@@ -194,9 +194,10 @@ impl Api {
 
     /// :meth:`call` as an awaitable, for asyncio: ``await rt.acall("m", "f", 1)``.
     ///
-    /// The call runs on the extension's own threads; the event loop is never blocked, and
-    /// thousands of calls may be pending at once. Cancelling the awaiting task cancels
-    /// the call.
+    /// Returns an ``asyncio.Future``. The call starts when the caller yields to the event
+    /// loop and runs on the extension's own threads; the event loop is never blocked, and
+    /// thousands of calls may be pending at once. Cancelling the future, or the task
+    /// awaiting it, cancels the call.
     #[pyo3(signature = (module, method, *args, params=None, timeout=None, routing_key=None))]
     #[allow(clippy::too_many_arguments)] // the Python signature: keyword arguments
     fn acall<'py>(

@@ -4,12 +4,14 @@
 //! `encrypt`, `decrypt`, `compress`, `decompress`) called directly at Rust speed.
 //!
 //! The extension is `polyglot._polyglot`; `python/polyglot` is the package around it:
-//! the exception classes (`_errors.py`), re-exports, type stubs and `py.typed`.
+//! the exception classes (`_errors.py`), the future awaitables return (`_futures.py`),
+//! re-exports, type stubs and `py.typed`.
 //!
 //! # Layout
 //! - `bridge`: the process's tokio runtime; blocking waits that release the GIL and
 //!   answer Ctrl-C.
-//! - `asyncio`: awaitables completed from tokio tasks through a per-loop queue.
+//! - `asyncio`: awaitables for tokio tasks, started and completed in batches per event
+//!   loop.
 //! - `api`: `Api`, the methods `Runtime` and `Client` share, and `Reply`.
 //! - `runtime`: `Runtime`, the embedded runtime with the native builtins.
 //! - `client`: `Client` and `connect`, a host over gRPC.

@@ -24,6 +24,11 @@ async def main() -> object:
     return await c.acall("m", "f")
 
 
+async def cancel_one() -> bool:
+    fut = c.acall_reply("m", "f", 1, timeout=2)  # an asyncio.Future of a Reply
+    return fut.cancel() or fut.result().fallback
+
+
 try:
     polyglot.decrypt(b"", b"")
 except polyglot.RemoteError as e:
