@@ -1366,10 +1366,10 @@ fn breaker_open_reason(m: &Module, left: Duration) -> String {
     };
     match state {
         BreakerState::HalfOpen => {
-            format!("its circuit breaker is half-open{why} and its probe calls are out")
+            format!("has its circuit breaker half-open{why} and its probe calls out")
         }
         _ => format!(
-            "its circuit breaker is open{why}; next probe in {} ms",
+            "has its circuit breaker open{why}; next probe in {} ms",
             left.as_millis()
         ),
     }

@@ -404,7 +404,7 @@ async fn with_no_fallback_an_open_breaker_is_an_unavailable_error_that_says_so()
         Err(e @ CallError::Unavailable { .. }) => {
             let text = e.to_string();
             assert!(
-                text.contains("circuit breaker is open (2 calls in a row timed out)"),
+                text.contains("b has its circuit breaker open (2 calls in a row timed out)"),
                 "{text}"
             );
         }

@@ -650,7 +650,7 @@ async fn an_open_breaker_shows_in_health_and_metrics() {
     let (status, body) = call(&host, "calc", "add", "[1, 2]").await;
     assert_eq!(status, 503, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("circuit breaker is open"), "{body}");
+    assert!(message.contains("has its circuit breaker open"), "{body}");
 }
 
 /// A call of `calc.sleep [5000]` with a 100 ms deadline: its status.
