@@ -135,6 +135,7 @@ pub(crate) fn spawn(
         cmd.env(env::SOCKET, path);
     }
     die_with_host(&mut cmd);
+    no_inherited_fds(&mut cmd);
     if !m.limits.is_empty() {
         set_limits(&mut cmd, &m.limits, label);
     }
@@ -178,6 +179,33 @@ where
             }
         }
     }))
+}
+
+/// Keeps the host's other descriptors out of the worker: a descriptor the host inherited
+/// without close-on-exec (from the shell or the service manager that started it, or
+/// opened by a library it links) would otherwise pass to every worker, keeping a pipe or
+/// a socket open for as long as any worker lives. Only stdin, stdout and stderr go
+/// through. Best effort: `close_range` with `CLOSE_RANGE_CLOEXEC` needs Linux 5.11.
+#[allow(unsafe_code)]
+fn no_inherited_fds(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: the closure runs in the forked child before exec and makes one system
+        // call, which is async-signal-safe; it touches no locks or allocations. Marking
+        // descriptors close-on-exec, rather than closing them, leaves the one the
+        // standard library uses to report a failed exec working until the exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3 as libc::c_uint,
+                    libc::c_uint::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                Ok(())
+            });
+        }
+    }
 }
 
 /// Arms a parent-death signal in the child, so that a worker dies with the host even when

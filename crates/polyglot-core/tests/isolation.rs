@@ -261,3 +261,41 @@ async fn a_memory_limit_fails_a_big_allocation_and_the_worker_serves_on() {
     );
     rt.shutdown().await;
 }
+
+/// A descriptor the host holds without close-on-exec (as one inherited from the shell
+/// that started it) does not pass to its workers: only their stdio does.
+#[tokio::test]
+async fn a_worker_inherits_no_descriptor_of_the_host_but_its_stdio() {
+    host_env();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("host-only-descriptor");
+    let file = std::fs::File::create(&marker).unwrap();
+    // `dup` makes a descriptor without close-on-exec, which std's own never are.
+    #[allow(unsafe_code)]
+    // SAFETY: `dup` of a descriptor this function owns; the copy is closed below.
+    let leaky = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&file)) };
+    assert!(leaky > 2, "dup failed");
+    for lang in [Lang::Rust, Lang::Python] {
+        let mods = Modules::new();
+        mods.add("w", lang, json!({"instances": 1}));
+        let rt = mods.start().await;
+        let pid = rt.module("w").unwrap().instances[0].pid.expect("a pid");
+        let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                Some((e.file_name(), std::fs::read_link(e.path()).ok()?))
+            })
+            .collect();
+        assert!(
+            !fds.iter().any(|(_, target)| *target == marker),
+            "{lang:?}: the worker holds the host's descriptor: {fds:?}"
+        );
+        rt.shutdown().await;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: closes the copy made above, once.
+    unsafe {
+        libc::close(leaky)
+    };
+}
