@@ -307,7 +307,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     args = ap.parse_args()
-    small_rounds, big_rounds, call_rounds = (3, 2, 3) if args.quick else (15, 5, 7)
+    small_rounds, big_rounds, call_rounds = (3, 2, 3) if args.quick else (15, 15, 7)
     rows: List[Row] = []
     for size, rounds, reps in ((1 * MB, small_rounds, 20), (64 * MB, big_rounds, 1)):
         rows.append(bench_blake3(size, rounds, reps))
